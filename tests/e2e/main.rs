@@ -1,0 +1,9 @@
+//! End-to-end tests: the real component (built from this source) under wasmtime, through the
+//! `hitl-host` crate, against `hubspot-sim` over loopback HTTP. One test binary, several modules, so
+//! that wasmtime is linked once.
+
+mod support;
+
+mod handoff;
+mod register;
+mod webhook;
