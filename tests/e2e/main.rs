@@ -4,6 +4,9 @@
 
 mod support;
 
+mod budgets;
+mod fuzz;
 mod handoff;
 mod register;
+mod reliability;
 mod webhook;
