@@ -130,3 +130,9 @@ impl From<serde_json::Error> for HitlError {
         HitlError::Internal(format!("JSON: {e}"))
     }
 }
+
+impl From<crate::json::FieldError> for HitlError {
+    fn from(e: crate::json::FieldError) -> Self {
+        HitlError::Internal(format!("JSON: {e}"))
+    }
+}

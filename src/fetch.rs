@@ -3,7 +3,6 @@
 //! Every request carries connect / first-byte / between-bytes timeouts (a host's default is 600 s), a
 //! 4xx or 5xx is an ordinary [`Response`], and only a failure to get an answer is a [`FetchError`].
 
-use http::Uri;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
@@ -108,27 +107,71 @@ impl core::fmt::Display for FetchError {
     }
 }
 
+/// `http` or `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpScheme {
+    /// `http`
+    Http,
+    /// `https`
+    Https,
+}
+
+/// An absolute `http(s)` URL split into what a request needs. Only the shape is checked here; the
+/// host validates the characters of each part when the request is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The scheme.
+    pub scheme: HttpScheme,
+    /// `host[:port]` (with `user@` when the URL has one).
+    pub authority: &'a str,
+    /// The path and query, `/` when the URL has neither; the fragment is dropped.
+    pub path_and_query: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// Splits `url`; the error says what is wrong with it.
+    pub fn parse(url: &'a str) -> Result<Target<'a>, &'static str> {
+        if !url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        {
+            return Err("not an absolute http(s) URL");
+        }
+        let (scheme, rest) = url.split_once("://").ok_or("not an absolute http(s) URL")?;
+        let scheme = if scheme.eq_ignore_ascii_case("https") {
+            HttpScheme::Https
+        } else if scheme.eq_ignore_ascii_case("http") {
+            HttpScheme::Http
+        } else {
+            return Err("the scheme must be http or https");
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (authority, path_and_query) =
+            rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err("no host");
+        }
+        Ok(Target {
+            scheme,
+            authority,
+            path_and_query: if path_and_query.is_empty() {
+                "/"
+            } else {
+                path_and_query
+            },
+        })
+    }
+}
+
 /// Sends `request` and reads the whole answer, refusing a body over `max_body` bytes.
 pub fn fetch(request: &Request, max_body: usize) -> Result<Response, FetchError> {
-    let uri: Uri = request
-        .url
-        .parse()
-        .map_err(|_| FetchError::InvalidUrl("not an absolute http(s) URL".into()))?;
-    let scheme = match uri.scheme_str() {
-        Some("https") => Scheme::Https,
-        Some("http") => Scheme::Http,
-        _ => {
-            return Err(FetchError::InvalidUrl(
-                "the scheme must be http or https".into(),
-            ));
-        }
+    let target = Target::parse(&request.url).map_err(|why| FetchError::InvalidUrl(why.into()))?;
+    let scheme = match target.scheme {
+        HttpScheme::Https => Scheme::Https,
+        HttpScheme::Http => Scheme::Http,
     };
-    let authority = uri
-        .authority()
-        .ok_or_else(|| FetchError::InvalidUrl("no host".into()))?
-        .as_str()
-        .to_owned();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let authority = target.authority.to_owned();
+    let path = target.path_and_query.to_owned();
 
     let entries: Vec<(String, Vec<u8>)> = request
         .headers
@@ -232,4 +275,35 @@ fn read_body(incoming: IncomingBody, max_body: usize) -> Result<Vec<u8>, FetchEr
 
 fn transport(code: ErrorCode) -> FetchError {
     FetchError::Transport(format!("{code:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_absolute_http_urls() {
+        let t = Target::parse("https://api.example.com:8443/a/b?c=d#frag").unwrap();
+        assert_eq!(t.scheme, HttpScheme::Https);
+        assert_eq!(t.authority, "api.example.com:8443");
+        assert_eq!(t.path_and_query, "/a/b?c=d");
+        let t = Target::parse("HTTP://127.0.0.1:9").unwrap();
+        assert_eq!((t.scheme, t.path_and_query), (HttpScheme::Http, "/"));
+        assert_eq!(Target::parse("http://h?q").unwrap().path_and_query, "?q");
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_absolute_http_url() {
+        for url in [
+            "",
+            "/relative",
+            "ftp://host/x",
+            "https:///no-host",
+            "https://exa mple.com/",
+            "https://host/<script>",
+            "https://hôst/",
+        ] {
+            assert!(Target::parse(url).is_err(), "{url}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! messages into it, `stop-hitl` closes it. The mapping between the bot conversation and the HubSpot
 //! thread lives in state (both ways), never in the user's tags: one user may have several handoffs.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::bindings::hitl::integration::host;
@@ -10,6 +10,7 @@ use crate::bindings::hitl::integration::types::{Author, Context, HistoryEntry, M
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::hubspot::{HubSpot, tolerate};
+use crate::json::Object;
 use crate::media;
 use crate::platform::{info, iso8601, now_ms, uuid_v4};
 use crate::register::installed;
@@ -99,7 +100,7 @@ pub fn start(
     state::set(Scope::Conversation, &conversation.id, HANDOFF, &handoff)?;
     state::update::<Threads, _>(Scope::Integration, &ctx.integration_id, THREADS, |t| {
         let mut t = t.unwrap_or_default();
-        t.insert(handoff.thread_id.clone(), conversation.id.clone());
+        t.insert(&handoff.thread_id, &conversation.id);
         Some(t)
     })?;
     info(&format!(
@@ -239,24 +240,37 @@ fn message_body(
     attachments: Vec<Value>,
     idempotency: &str,
 ) -> Value {
-    let mut sender = json!({ "deliveryIdentifier": { "type": handoff.sender_type, "value": handoff.sender_value } });
-    if let Some(name) = &handoff.sender_name {
-        sender["name"] = json!(name);
-    }
-    json!({
-        "text": text,
-        "messageDirection": "INCOMING",
-        "integrationThreadId": handoff.integration_thread_id,
-        "integrationIdempotencyId": idempotency,
-        "channelAccountId": install.channel_account_id,
-        "senders": [sender],
-        "recipients": [{
-            "deliveryIdentifier": { "type": "CHANNEL_SPECIFIC_OPAQUE_ID", "value": install.account_identifier },
-            "name": install.channel_name
-        }],
-        "timestamp": iso8601(now_ms()),
-        "attachments": attachments,
-    })
+    let sender = Object::new()
+        .with(
+            "deliveryIdentifier",
+            delivery_identifier(&handoff.sender_type, &handoff.sender_value),
+        )
+        .with_some("name", handoff.sender_name.as_deref());
+    let recipient = Object::new()
+        .with(
+            "deliveryIdentifier",
+            delivery_identifier("CHANNEL_SPECIFIC_OPAQUE_ID", &install.account_identifier),
+        )
+        .with("name", install.channel_name.as_str());
+    Object::new()
+        .with("text", text)
+        .with("messageDirection", "INCOMING")
+        .with(
+            "integrationThreadId",
+            handoff.integration_thread_id.as_str(),
+        )
+        .with("integrationIdempotencyId", idempotency)
+        .with("channelAccountId", install.channel_account_id.as_str())
+        .with("senders", vec![Value::from(sender)])
+        .with("recipients", vec![Value::from(recipient)])
+        .with("timestamp", iso8601(now_ms()))
+        .with("attachments", attachments)
+        .into()
+}
+
+/// How HubSpot addresses a participant: `{"type": kind, "value": value}`.
+fn delivery_identifier(kind: &str, value: &str) -> Object {
+    Object::new().with("type", kind).with("value", value)
 }
 
 /// A stable id for a message we publish, so a retried call posts once.

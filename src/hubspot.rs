@@ -2,14 +2,16 @@
 //! key), retries (429 after `Retry-After` or a backoff; 5xx and timeouts for idempotent calls; one
 //! token refresh on a 401) and HubSpot's error bodies turned into [`HitlError`]s.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::fetch::{FetchError, Method, Request, Response, fetch};
+use crate::json::{
+    FieldError, FromJson, Object, flag, opt_string, optional, string, string_or_empty,
+};
 use crate::oauth;
-use crate::platform::{debug, monotonic_ns, random_below, sleep_ms, warn};
+use crate::platform::{debug, random_below, sleep_ms, warn};
 
 /// HubSpot's API base; a host may route it elsewhere (a simulator, a proxy).
 pub const API_BASE: &str = "https://api.hubapi.com";
@@ -18,7 +20,8 @@ pub const API_BASE: &str = "https://api.hubapi.com";
 const MAX_API_BODY: usize = 4 * 1024 * 1024;
 /// Most attempts of one call (first try included).
 const MAX_ATTEMPTS: u32 = 4;
-/// Most time one call may spend waiting between attempts.
+/// Most time one call may spend sleeping between attempts (the attempts themselves are bounded by
+/// the fetch timeouts).
 const MAX_TOTAL_WAIT_MS: u64 = 20_000;
 
 /// How a call authenticates.
@@ -109,7 +112,7 @@ impl<'a> HubSpot<'a> {
     /// Sends `call`, retrying what can be retried, and returns HubSpot's answer whatever its status
     /// (but 401 after a refresh, 429 and 5xx after the retries are turned into errors).
     pub fn send(&self, call: &Call) -> Result<Response> {
-        let started = monotonic_ns();
+        let mut slept_ms = 0u64;
         let mut refreshed = false;
         let mut attempt = 0u32;
         loop {
@@ -120,8 +123,7 @@ impl<'a> HubSpot<'a> {
             };
             let request = self.request(call, token.as_deref())?;
             let outcome = fetch(&request, MAX_API_BODY);
-            let waited_ms = (monotonic_ns() - started) / 1_000_000;
-            let budget_left = MAX_TOTAL_WAIT_MS.saturating_sub(waited_ms);
+            let budget_left = MAX_TOTAL_WAIT_MS.saturating_sub(slept_ms);
             let wait_ms = match &outcome {
                 Ok(r) if r.status == 401 && call.auth == Auth::Bearer && !refreshed => {
                     // A token HubSpot no longer takes (revoked, or expired early): refresh once.
@@ -173,19 +175,28 @@ impl<'a> HubSpot<'a> {
                 call.what
             ));
             sleep_ms(wait_ms);
+            slept_ms += wait_ms;
         }
     }
 
-    /// Sends `call` and decodes a 2xx JSON answer; any other status becomes an error.
-    pub fn send_json<T: for<'de> Deserialize<'de>>(&self, call: &Call) -> Result<T> {
+    /// Sends `call` and parses a 2xx JSON answer; any other status becomes an error.
+    pub fn send_json(&self, call: &Call) -> Result<Value> {
+        Ok(self.answer(call)?.1)
+    }
+
+    /// Sends `call` and reads a 2xx JSON answer as a `T`; any other status becomes an error.
+    fn send_for<T: FromJson>(&self, call: &Call) -> Result<T> {
+        let (status, answer) = self.answer(call)?;
+        T::from_json(&answer).map_err(|e| undecodable(call.what, status, &e))
+    }
+
+    /// Sends `call` and parses a 2xx JSON answer: (status, body).
+    fn answer(&self, call: &Call) -> Result<(u16, Value)> {
         let response = self.send(call)?;
         if !response.is_success() {
             return Err(error_for(&response, call.what));
         }
-        serde_json::from_slice(&response.body).map_err(|e| HitlError::Upstream {
-            status: response.status,
-            message: format!("{}: HubSpot's answer did not decode ({e})", call.what),
-        })
+        Ok((response.status, parse_answer(&response, call.what)?))
     }
 
     fn request(&self, call: &Call, token: Option<&str>) -> Result<Request> {
@@ -210,7 +221,7 @@ impl<'a> HubSpot<'a> {
             Body::Empty => Vec::new(),
             Body::Json(v) => {
                 headers.push(("content-type".to_owned(), "application/json".to_owned()));
-                serde_json::to_vec(v)?
+                v.to_string().into_bytes()
             }
             Body::Form(pairs) => {
                 headers.push((
@@ -237,6 +248,19 @@ impl<'a> HubSpot<'a> {
     }
 }
 
+/// Parses an answer's JSON body; one that is not JSON is an upstream error.
+pub fn parse_answer(response: &Response, what: &str) -> Result<Value> {
+    serde_json::from_slice(&response.body).map_err(|e| undecodable(what, response.status, &e))
+}
+
+/// HubSpot answered `status` with a body we cannot read.
+pub fn undecodable(what: &str, status: u16, e: &dyn core::fmt::Display) -> HitlError {
+    HitlError::Upstream {
+        status,
+        message: format!("{what}: HubSpot's answer did not decode ({e})"),
+    }
+}
+
 fn unreachable_fetch() -> HitlError {
     HitlError::Internal("fetch outcome changed".into())
 }
@@ -251,35 +275,51 @@ fn backoff_ms(attempt: u32, base: u64, cap: u64) -> u64 {
 
 /// `Retry-After` in milliseconds (seconds form; HubSpot does not send dates).
 fn retry_after_ms(response: &Response) -> Option<u64> {
-    let secs: f64 = response.header("retry-after")?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64)
+    seconds_to_ms(response.header("retry-after")?.trim())
+}
+
+/// A non-negative decimal number of seconds (`2`, `0.5`) in whole milliseconds.
+fn seconds_to_ms(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !is_digits(whole) || !is_digits(fraction) {
+        return None;
+    }
+    let seconds: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let millis = fraction
+        .bytes()
+        .chain(core::iter::repeat(b'0'))
+        .take(3)
+        .fold(0, |ms, digit| ms * 10 + u64::from(digit - b'0'));
+    Some(seconds.saturating_mul(1000).saturating_add(millis))
 }
 
 /// HubSpot's error body, every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct ApiError {
     /// `error` or an OAuth status such as `BAD_REFRESH_TOKEN`.
-    #[serde(default)]
     pub status: Option<String>,
     /// A human-readable explanation.
-    #[serde(default)]
     pub message: Option<String>,
     /// `OBJECT_NOT_FOUND`, `VALIDATION_ERROR`, `MISSING_SCOPES`, ...
-    #[serde(default)]
     pub category: Option<String>,
     /// HubSpot's id for the failure, for its support.
-    #[serde(default)]
     pub correlation_id: Option<String>,
     /// OAuth's `invalid_grant` and friends.
-    #[serde(default)]
     pub error: Option<String>,
 }
 
 impl ApiError {
     /// Decodes an error body (an empty record when it is not HubSpot's JSON).
     pub fn parse(response: &Response) -> ApiError {
-        serde_json::from_slice(&response.body).unwrap_or_default()
+        serde_json::from_slice(&response.body)
+            .ok()
+            .and_then(|body: Value| ApiError::from_json(&body).ok())
+            .unwrap_or_default()
     }
 
     /// A one-line summary: category, message (shortened) and correlation id.
@@ -299,6 +339,18 @@ impl ApiError {
         } else {
             parts.join(": ")
         }
+    }
+}
+
+impl FromJson for ApiError {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(ApiError {
+            status: opt_string(v, "status")?,
+            message: opt_string(v, "message")?,
+            category: opt_string(v, "category")?,
+            correlation_id: opt_string(v, "correlationId")?,
+            error: opt_string(v, "error")?,
+        })
     }
 }
 
@@ -339,92 +391,120 @@ pub fn segment(s: &str) -> String {
 const CHANNELS: &str = "/conversations/v3/custom-channels/";
 
 /// A custom channel as HubSpot describes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Channel {
     /// Its id.
     pub id: String,
     /// Its name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Where its webhooks go.
-    #[serde(default)]
     pub webhook_url: Option<String>,
 }
 
+impl FromJson for Channel {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Channel {
+            id: string(v, "id")?,
+            name: opt_string(v, "name")?,
+            webhook_url: opt_string(v, "webhookUrl")?,
+        })
+    }
+}
+
 /// A channel account as HubSpot describes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ChannelAccount {
     /// Its id.
     pub id: String,
     /// The inbox it delivers into.
-    #[serde(default)]
     pub inbox_id: Option<String>,
     /// Whether it was archived.
-    #[serde(default)]
     pub archived: bool,
     /// Its own delivery identifier.
-    #[serde(default)]
     pub delivery_identifier: Option<DeliveryIdentifier>,
 }
 
+impl FromJson for ChannelAccount {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(ChannelAccount {
+            id: string(v, "id")?,
+            inbox_id: opt_string(v, "inboxId")?,
+            archived: flag(v, "archived")?,
+            delivery_identifier: optional(v, "deliveryIdentifier")
+                .map(DeliveryIdentifier::from_json)
+                .transpose()?,
+        })
+    }
+}
+
 /// How a participant is addressed.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryIdentifier {
     /// `HS_EMAIL_ADDRESS`, `HS_PHONE_NUMBER`, `CHANNEL_SPECIFIC_OPAQUE_ID`.
-    #[serde(rename = "type")]
     pub kind: String,
     /// The address.
     pub value: String,
 }
 
+impl FromJson for DeliveryIdentifier {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(DeliveryIdentifier {
+            kind: string(v, "type")?,
+            value: string(v, "value")?,
+        })
+    }
+}
+
 /// An inbox.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Inbox {
     /// Its id.
     pub id: String,
     /// Its name.
-    #[serde(default)]
     pub name: String,
     /// `INBOX` or `HELP_DESK`.
-    #[serde(rename = "type", default)]
     pub kind: String,
     /// Whether it was archived.
-    #[serde(default)]
     pub archived: bool,
 }
 
-/// A page of results.
-#[derive(Debug, Deserialize)]
-struct Page<T> {
-    #[serde(default = "Vec::new")]
-    results: Vec<T>,
-    #[serde(default)]
-    paging: Option<Paging>,
+impl FromJson for Inbox {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Inbox {
+            id: string(v, "id")?,
+            name: string_or_empty(v, "name")?,
+            kind: string_or_empty(v, "type")?,
+            archived: flag(v, "archived")?,
+        })
+    }
 }
 
-#[derive(Debug, Deserialize)]
-struct Paging {
-    next: Option<NextPage>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NextPage {
-    after: Option<String>,
+/// A page of a list: its `results`, and the cursor of the next page when there is one.
+fn take_page(page: &mut Value) -> core::result::Result<(Vec<Value>, Option<String>), FieldError> {
+    let results = match page.get_mut("results") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => core::mem::take(items),
+        Some(_) => return Err(FieldError::new("results", "a list")),
+    };
+    let next = optional(page, "paging").and_then(|paging| optional(paging, "next"));
+    let after = next.map(|n| opt_string(n, "after")).transpose()?.flatten();
+    Ok((results, after))
 }
 
 /// Most pages read from a list (HubSpot's pages hold up to 100).
 const MAX_PAGES: usize = 20;
 
 impl HubSpot<'_> {
-    fn list_all<T: for<'de> Deserialize<'de>>(
-        &self,
-        path: &str,
-        auth: Auth,
-        what: &'static str,
-    ) -> Result<Vec<T>> {
+    /// Reads every page of a list and each of its `results` as a `T`.
+    fn list_all<T: FromJson>(&self, path: &str, auth: Auth, what: &'static str) -> Result<Vec<T>> {
+        self.list_all_json(path, auth, what)?
+            .iter()
+            .map(|item| T::from_json(item).map_err(|e| undecodable(what, 200, &e)))
+            .collect()
+    }
+
+    /// Reads every page of a list: the `results` of each, in order.
+    fn list_all_json(&self, path: &str, auth: Auth, what: &'static str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -434,9 +514,11 @@ impl HubSpot<'_> {
                 p.push_str("&after=");
                 p.push_str(&segment(a));
             }
-            let page: Page<T> = self.send_json(&Call::new(Method::Get, p, auth, what))?;
-            out.extend(page.results);
-            after = page.paging.and_then(|p| p.next).and_then(|n| n.after);
+            let (status, mut page) = self.answer(&Call::new(Method::Get, p, auth, what))?;
+            let (results, next) =
+                take_page(&mut page).map_err(|e| undecodable(what, status, &e))?;
+            out.extend(results);
+            after = next;
             if after.is_none() {
                 break;
             }
@@ -446,7 +528,7 @@ impl HubSpot<'_> {
 
     /// Creates the custom channel (developer key).
     pub fn create_channel(&self, body: Value) -> Result<Channel> {
-        self.send_json(
+        self.send_for(
             &Call::new(
                 Method::Post,
                 CHANNELS,
@@ -468,7 +550,9 @@ impl HubSpot<'_> {
         let response = self.send(&call)?;
         match response.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(serde_json::from_slice(&response.body)?)),
+            s if (200..300).contains(&s) => Ok(Some(Channel::from_json(&serde_json::from_slice(
+                &response.body,
+            )?)?)),
             _ => Err(error_for(&response, call.what)),
         }
     }
@@ -480,7 +564,7 @@ impl HubSpot<'_> {
 
     /// Updates a channel's fields (e.g. its webhook URL).
     pub fn update_channel(&self, channel_id: &str, body: Value) -> Result<Channel> {
-        self.send_json(
+        self.send_for(
             &Call::new(
                 Method::Patch,
                 format!("{CHANNELS}{}", segment(channel_id)),
@@ -588,7 +672,7 @@ impl HubSpot<'_> {
                 Auth::Bearer,
                 "close thread",
             )
-            .json(json!({ "status": status })),
+            .json(Object::new().with("status", status).into()),
         )
     }
 
@@ -626,11 +710,18 @@ impl HubSpot<'_> {
 
     /// Finds a contact whose `property` (phone, mobilephone) equals `value`.
     pub fn search_contact(&self, property: &str, value: &str) -> Result<Option<Value>> {
-        let body = json!({
-            "filterGroups": [{ "filters": [{ "propertyName": property, "operator": "EQ", "value": value }] }],
-            "properties": ["email", "firstname", "lastname", "phone", "mobilephone"],
-            "limit": 1
-        });
+        let filter = Object::new()
+            .with("propertyName", property)
+            .with("operator", "EQ")
+            .with("value", value);
+        let group = Object::new().with("filters", vec![Value::from(filter)]);
+        let body = Object::new()
+            .with("filterGroups", vec![Value::from(group)])
+            .with(
+                "properties",
+                vec!["email", "firstname", "lastname", "phone", "mobilephone"],
+            )
+            .with("limit", 1u64);
         let found: Value = self.send_json(
             &Call::new(
                 Method::Post,
@@ -638,7 +729,7 @@ impl HubSpot<'_> {
                 Auth::Bearer,
                 "search contact by phone",
             )
-            .json(body)
+            .json(body.into())
             .idempotent(),
         )?;
         Ok(found.get("results").and_then(|r| r.get(0)).cloned())
@@ -732,4 +823,21 @@ pub fn tolerate(response: &Response, what: &str) {
         response.status,
         ApiError::parse(response).summary()
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_whole_and_fractional_seconds() {
+        assert_eq!(seconds_to_ms("2"), Some(2_000));
+        assert_eq!(seconds_to_ms("0.5"), Some(500));
+        assert_eq!(seconds_to_ms("1.2345"), Some(1_234));
+        assert_eq!(seconds_to_ms(".25"), Some(250));
+        assert_eq!(seconds_to_ms("3."), Some(3_000));
+        for refused in ["", ".", "-1", "+1", "1e3", "soon", "1.2.3"] {
+            assert_eq!(seconds_to_ms(refused), None, "{refused}");
+        }
+    }
 }

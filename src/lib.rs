@@ -30,6 +30,7 @@ pub mod events;
 pub mod fetch;
 pub mod handoff;
 pub mod hubspot;
+pub mod json;
 pub mod media;
 pub mod oauth;
 pub mod platform;

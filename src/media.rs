@@ -7,11 +7,12 @@
 //!
 //! Agent → user: the text and each attached file become one payload (a `bloc` when there are several).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::bindings::hitl::integration::types::{FileRef, MessagePayload, SimplePayload};
 use crate::fetch::{Method, Request, fetch};
 use crate::hubspot::HubSpot;
+use crate::json::Object;
 use crate::platform::warn;
 use crate::register::MAX_ATTACHMENT_BYTES;
 
@@ -152,7 +153,11 @@ fn attach(client: &HubSpot, kind: Kind, url: &str, title: Option<&str>) -> Outgo
         Ok(file_id) => OutgoingPart {
             text: name,
             attachments: vec![
-                json!({ "type": "FILE", "fileId": file_id, "fileUsageType": kind.usage() }),
+                Object::new()
+                    .with("type", "FILE")
+                    .with("fileId", file_id)
+                    .with("fileUsageType", kind.usage())
+                    .into(),
             ],
         },
         Err(e) => {

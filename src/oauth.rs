@@ -3,33 +3,40 @@
 //! calls and instances run: a lease in state lets one call refresh while the others wait for its
 //! result. A refresh token that HubSpot rotates is kept.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{HitlError, Result};
 use crate::fetch::Method;
-use crate::hubspot::{ApiError, Auth, Body, Call, HubSpot};
+use crate::hubspot::{ApiError, Auth, Body, Call, HubSpot, parse_answer, undecodable};
+use crate::json::{FieldError, FromJson, opt_number, opt_string, string};
 use crate::platform::{info, now_ms, register_secret, sleep_ms};
 use crate::state::{self, OAUTH, OAUTH_LOCK, Scope, TokenState};
 
 /// HubSpot's token endpoint (v1 is announced to end on 2027-02-16: change it here only).
 pub const TOKEN_PATH: &str = "/oauth/v1/token";
-/// Refresh this long before the token expires.
-const REFRESH_MARGIN_MS: u64 = 5 * 60 * 1000;
 /// How long a refresh lease lasts (a crashed refresher blocks others at most this long).
 const LEASE_MS: u64 = 30_000;
 /// How long a call waits for another call's refresh before giving up.
 const WAIT_FOR_OTHER_MS: u64 = 30_000;
 
 /// The token endpoint's answer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct TokenAnswer {
     access_token: String,
-    #[serde(default)]
     refresh_token: Option<String>,
-    #[serde(default)]
     expires_in: Option<u64>,
-    #[serde(default)]
     hub_id: Option<u64>,
+}
+
+impl FromJson for TokenAnswer {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(TokenAnswer {
+            access_token: string(v, "access_token")?,
+            refresh_token: opt_string(v, "refresh_token")?,
+            expires_in: opt_number(v, "expires_in")?,
+            hub_id: opt_number(v, "hub_id")?,
+        })
+    }
 }
 
 /// A usable access token: the cached one while it is fresh, else a refreshed one.
@@ -44,9 +51,7 @@ pub fn current(client: &HubSpot) -> Result<TokenState> {
     let deadline = now_ms() + WAIT_FOR_OTHER_MS;
     loop {
         if let Some(token) = state::get::<TokenState>(Scope::Integration, id, OAUTH)? {
-            if token.fingerprint == fingerprint
-                && token.expires_at_ms > now_ms() + REFRESH_MARGIN_MS
-            {
+            if token.fingerprint == fingerprint && token.is_fresh(now_ms()) {
                 register_secret(&token.access_token);
                 return Ok(token);
             }
@@ -69,7 +74,7 @@ pub fn current(client: &HubSpot) -> Result<TokenState> {
 pub fn invalidate(client: &HubSpot, token: &str) {
     let id = client.integration_id;
     if let Some(raw) = state::get_raw(Scope::Integration, id, OAUTH) {
-        if serde_json::from_str::<TokenState>(&raw).is_ok_and(|t| t.access_token == token) {
+        if state::decode::<TokenState>(OAUTH, &raw).is_ok_and(|t| t.access_token == token) {
             state::swap(Scope::Integration, id, OAUTH, Some(&raw), None);
         }
     }
@@ -102,11 +107,9 @@ fn refresh(client: &HubSpot, fingerprint: &str) -> Result<TokenState> {
     if !response.is_success() {
         return Err(refusal(&ApiError::parse(&response), response.status));
     }
-    let answer: TokenAnswer =
-        serde_json::from_slice(&response.body).map_err(|e| HitlError::Upstream {
-            status: response.status,
-            message: format!("refresh access token: the answer did not decode ({e})"),
-        })?;
+    let body = parse_answer(&response, call.what)?;
+    let answer =
+        TokenAnswer::from_json(&body).map_err(|e| undecodable(call.what, response.status, &e))?;
     register_secret(&answer.access_token);
     let lifetime_ms = answer.expires_in.unwrap_or(1800).saturating_mul(1000);
     let rotated = answer
@@ -118,6 +121,7 @@ fn refresh(client: &HubSpot, fingerprint: &str) -> Result<TokenState> {
     let token = TokenState {
         fingerprint: fingerprint.to_owned(),
         access_token: answer.access_token,
+        obtained_at_ms: now_ms(),
         expires_at_ms: now_ms() + lifetime_ms,
         refresh_token: rotated.or_else(|| previous.and_then(|p| p.refresh_token)),
         hub_id: answer.hub_id,

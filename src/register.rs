@@ -8,12 +8,14 @@
 //! polling the channel list. Saving the same configuration again creates nothing. Concurrent
 //! registers of one installation are serialised by a lease in state.
 
-use serde_json::json;
+use serde_json::Value;
 
 use crate::bindings::hitl::integration::types::Context;
 use crate::config::Config;
 use crate::error::{HitlError, Result};
+use crate::fetch::Target;
 use crate::hubspot::{ApiError, HubSpot, Inbox, error_for, id_of, tolerate};
+use crate::json::Object;
 use crate::oauth;
 use crate::platform::{info, now_ms, sleep_ms, warn};
 use crate::state::{
@@ -60,8 +62,8 @@ pub fn unregister(ctx: &Context) -> Result<()> {
     }
     if let Some(threads) = state::get::<Threads>(Scope::Integration, id, THREADS)? {
         for conversation in threads.values() {
-            state::delete(Scope::Conversation, conversation, HANDOFF);
-            state::delete(Scope::Conversation, conversation, SEEN);
+            state::delete(Scope::Conversation, &conversation, HANDOFF);
+            state::delete(Scope::Conversation, &conversation, SEEN);
         }
     }
     for name in [
@@ -87,10 +89,7 @@ pub fn installed(ctx: &Context) -> Result<Install> {
 }
 
 fn check_webhook_url(url: &str) -> Result<()> {
-    let ok = url
-        .parse::<http::Uri>()
-        .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
-    if ok {
+    if Target::parse(url).is_ok() {
         Ok(())
     } else {
         Err(HitlError::InvalidInput(
@@ -200,25 +199,35 @@ fn resolve_inbox(client: &HubSpot, config: &Config, existing: Option<&Install>) 
 }
 
 /// The channel's capabilities: one thread per handoff, text with links, files both ways.
-fn channel_body(ctx: &Context, config: &Config) -> serde_json::Value {
-    json!({
-        "name": config.channel_name,
-        "webhookUrl": ctx.webhook_url,
-        "channelDescription": "Conversations handed over by a chatbot",
-        "capabilities": {
-            "threadingModel": "INTEGRATION_THREAD_ID",
-            "deliveryIdentifierTypes": ["HS_EMAIL_ADDRESS", "HS_PHONE_NUMBER", "CHANNEL_SPECIFIC_OPAQUE_ID"],
-            "richText": ["HYPERLINK"],
-            "allowInlineImages": false,
-            "allowOutgoingMessages": true,
-            "allowConversationStart": false,
-            "allowMultipleRecipients": false,
-            "outgoingAttachmentTypes": ["FILE"],
-            "maxFileAttachmentCount": 5,
-            "maxFileAttachmentSizeBytes": MAX_ATTACHMENT_BYTES,
-            "maxTotalFileAttachmentSizeBytes": 5 * MAX_ATTACHMENT_BYTES
-        }
-    })
+fn channel_body(ctx: &Context, config: &Config) -> Value {
+    let capabilities = Object::new()
+        .with("threadingModel", "INTEGRATION_THREAD_ID")
+        .with(
+            "deliveryIdentifierTypes",
+            vec![
+                "HS_EMAIL_ADDRESS",
+                "HS_PHONE_NUMBER",
+                "CHANNEL_SPECIFIC_OPAQUE_ID",
+            ],
+        )
+        .with("richText", vec!["HYPERLINK"])
+        .with("allowInlineImages", false)
+        .with("allowOutgoingMessages", true)
+        .with("allowConversationStart", false)
+        .with("allowMultipleRecipients", false)
+        .with("outgoingAttachmentTypes", vec!["FILE"])
+        .with("maxFileAttachmentCount", 5u64)
+        .with("maxFileAttachmentSizeBytes", MAX_ATTACHMENT_BYTES)
+        .with("maxTotalFileAttachmentSizeBytes", 5 * MAX_ATTACHMENT_BYTES);
+    Object::new()
+        .with("name", config.channel_name.as_str())
+        .with("webhookUrl", ctx.webhook_url.as_str())
+        .with(
+            "channelDescription",
+            "Conversations handed over by a chatbot",
+        )
+        .with("capabilities", capabilities)
+        .into()
 }
 
 /// Finds the channel (by the id in state, else by our webhook URL) or creates it; `true` when new.
@@ -235,7 +244,10 @@ fn ensure_channel(
             if stale {
                 client.update_channel(
                     &channel.id,
-                    json!({ "webhookUrl": ctx.webhook_url, "name": config.channel_name }),
+                    Object::new()
+                        .with("webhookUrl", ctx.webhook_url.as_str())
+                        .with("name", config.channel_name.as_str())
+                        .into(),
                 )?;
                 info(&format!("updated custom channel {}", channel.id));
             }
@@ -285,18 +297,23 @@ fn ensure_account(
             return Ok((account.id.clone(), value));
         }
     }
-    let body = json!({
-        "inboxId": inbox_id,
-        "name": config.channel_name,
-        "authorized": true,
-        "deliveryIdentifier": { "type": "CHANNEL_SPECIFIC_OPAQUE_ID", "value": identifier },
-    });
+    let body: Value = Object::new()
+        .with("inboxId", inbox_id)
+        .with("name", config.channel_name.as_str())
+        .with("authorized", true)
+        .with(
+            "deliveryIdentifier",
+            Object::new()
+                .with("type", "CHANNEL_SPECIFIC_OPAQUE_ID")
+                .with("value", identifier.as_str()),
+        )
+        .into();
     let deadline = now_ms() + CHANNEL_WAIT_MS;
     let mut wait = 500;
     loop {
         let response = client.create_channel_account(channel_id, body.clone())?;
         if response.is_success() {
-            let account: serde_json::Value = serde_json::from_slice(&response.body)?;
+            let account: Value = serde_json::from_slice(&response.body)?;
             let id = id_of(&account).ok_or_else(|| HitlError::Upstream {
                 status: response.status,
                 message: "connect channel account: HubSpot's answer has no id".into(),

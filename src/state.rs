@@ -14,14 +14,17 @@
 //!
 //! Everything kept for a handoff is deleted when it ends.
 
-use std::collections::BTreeMap;
+use core::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::bindings::hitl::integration::host;
 pub use crate::bindings::hitl::integration::types::Scope;
 use crate::error::{HitlError, Result};
+use crate::json::{
+    FieldError, FromJson, Object, ToJson, flag, number, number_or_zero, opt_number, opt_string,
+    string,
+};
 use crate::platform::{now_ms, sleep_ms};
 
 /// Name of the token record.
@@ -45,26 +48,42 @@ pub const SEEN: &str = "seen";
 pub const SEEN_LIMIT: usize = 256;
 
 /// The cached OAuth access token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenState {
     /// Fingerprint of the credentials it was obtained with.
     pub fingerprint: String,
     /// The bearer token.
     pub access_token: String,
+    /// When it was obtained, in ms since the epoch (0 in records written before this field).
+    pub obtained_at_ms: u64,
     /// When it expires, in ms since the epoch.
     pub expires_at_ms: u64,
     /// A refresh token HubSpot rotated to, when it differs from the configured one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// The HubSpot account (portal) the token belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_id: Option<u64>,
 }
 
+impl TokenState {
+    /// Most time before expiry at which a token is refreshed.
+    pub const REFRESH_MARGIN_MS: u64 = 5 * 60 * 1000;
+
+    /// Whether the token can still be used at `now_ms`: until a margin before it expires (five
+    /// minutes, or a quarter of its lifetime when that is shorter, so a short-lived token is not
+    /// refreshed on every call).
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        let lifetime = self.expires_at_ms.saturating_sub(self.obtained_at_ms);
+        let margin = if self.obtained_at_ms == 0 {
+            Self::REFRESH_MARGIN_MS
+        } else {
+            Self::REFRESH_MARGIN_MS.min(lifetime / 4)
+        };
+        now_ms.saturating_add(margin) < self.expires_at_ms
+    }
+}
+
 /// A short exclusive claim on some work (a token refresh, a registration), with a deadline.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// A random id of the call holding it.
     pub owner: String,
@@ -73,8 +92,7 @@ pub struct Lease {
 }
 
 /// What `register` set up in HubSpot.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Install {
     /// Fingerprint of the developer credentials the channel was made with.
     pub channel_fingerprint: String,
@@ -91,26 +109,22 @@ pub struct Install {
     /// The help desk inbox.
     pub inbox_id: String,
     /// The HubSpot account (portal) id, when HubSpot told us.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portal_id: Option<u64>,
     /// The public app's id.
     pub app_id: String,
 }
 
 /// The bot-side user standing for a HubSpot agent.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
     /// The bot-side user id.
     pub user_id: String,
     /// The agent's name, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// A live handoff, kept in the bot conversation's state.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handoff {
     /// HubSpot's conversation thread id.
     pub thread_id: String,
@@ -125,19 +139,260 @@ pub struct Handoff {
     /// The identifier's value.
     pub sender_value: String,
     /// The end user's display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_name: Option<String>,
     /// The agent (HubSpot actor id) assigned now, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_to: Option<String>,
     /// `occurredAt` of the latest assignment change applied: older events are stale.
-    #[serde(default)]
     pub assignment_at_ms: u64,
     /// Set while our own `stop-hitl` closes the thread: the echoed close emits nothing.
-    #[serde(default)]
     pub stopping: bool,
     /// When the handoff started.
     pub started_at_ms: u64,
+}
+
+impl FromJson for TokenState {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(TokenState {
+            fingerprint: string(v, "fingerprint")?,
+            access_token: string(v, "accessToken")?,
+            obtained_at_ms: number_or_zero(v, "obtainedAtMs")?,
+            expires_at_ms: number(v, "expiresAtMs")?,
+            refresh_token: opt_string(v, "refreshToken")?,
+            hub_id: opt_number(v, "hubId")?,
+        })
+    }
+}
+
+impl ToJson for TokenState {
+    fn to_json(&self) -> Value {
+        Object::new()
+            .with("fingerprint", self.fingerprint.as_str())
+            .with("accessToken", self.access_token.as_str())
+            .with("obtainedAtMs", self.obtained_at_ms)
+            .with("expiresAtMs", self.expires_at_ms)
+            .with_some("refreshToken", self.refresh_token.as_deref())
+            .with_some("hubId", self.hub_id)
+            .into()
+    }
+}
+
+impl FromJson for Lease {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Lease {
+            owner: string(v, "owner")?,
+            until_ms: number(v, "untilMs")?,
+        })
+    }
+}
+
+impl ToJson for Lease {
+    fn to_json(&self) -> Value {
+        Object::new()
+            .with("owner", self.owner.as_str())
+            .with("untilMs", self.until_ms)
+            .into()
+    }
+}
+
+impl FromJson for Install {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Install {
+            channel_fingerprint: string(v, "channelFingerprint")?,
+            channel_id: string(v, "channelId")?,
+            webhook_url: string(v, "webhookUrl")?,
+            channel_name: string(v, "channelName")?,
+            channel_account_id: string(v, "channelAccountId")?,
+            account_identifier: string(v, "accountIdentifier")?,
+            inbox_id: string(v, "inboxId")?,
+            portal_id: opt_number(v, "portalId")?,
+            app_id: string(v, "appId")?,
+        })
+    }
+}
+
+impl ToJson for Install {
+    fn to_json(&self) -> Value {
+        Object::new()
+            .with("channelFingerprint", self.channel_fingerprint.as_str())
+            .with("channelId", self.channel_id.as_str())
+            .with("webhookUrl", self.webhook_url.as_str())
+            .with("channelName", self.channel_name.as_str())
+            .with("channelAccountId", self.channel_account_id.as_str())
+            .with("accountIdentifier", self.account_identifier.as_str())
+            .with("inboxId", self.inbox_id.as_str())
+            .with_some("portalId", self.portal_id)
+            .with("appId", self.app_id.as_str())
+            .into()
+    }
+}
+
+impl FromJson for Agent {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Agent {
+            user_id: string(v, "userId")?,
+            name: opt_string(v, "name")?,
+        })
+    }
+}
+
+impl ToJson for Agent {
+    fn to_json(&self) -> Value {
+        Object::new()
+            .with("userId", self.user_id.as_str())
+            .with_some("name", self.name.as_deref())
+            .into()
+    }
+}
+
+impl FromJson for Handoff {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        Ok(Handoff {
+            thread_id: string(v, "threadId")?,
+            integration_thread_id: string(v, "integrationThreadId")?,
+            user_id: string(v, "userId")?,
+            contact_id: string(v, "contactId")?,
+            sender_type: string(v, "senderType")?,
+            sender_value: string(v, "senderValue")?,
+            sender_name: opt_string(v, "senderName")?,
+            assigned_to: opt_string(v, "assignedTo")?,
+            assignment_at_ms: number_or_zero(v, "assignmentAtMs")?,
+            stopping: flag(v, "stopping")?,
+            started_at_ms: number(v, "startedAtMs")?,
+        })
+    }
+}
+
+impl ToJson for Handoff {
+    fn to_json(&self) -> Value {
+        Object::new()
+            .with("threadId", self.thread_id.as_str())
+            .with("integrationThreadId", self.integration_thread_id.as_str())
+            .with("userId", self.user_id.as_str())
+            .with("contactId", self.contact_id.as_str())
+            .with("senderType", self.sender_type.as_str())
+            .with("senderValue", self.sender_value.as_str())
+            .with_some("senderName", self.sender_name.as_deref())
+            .with_some("assignedTo", self.assigned_to.as_deref())
+            .with("assignmentAtMs", self.assignment_at_ms)
+            .with("stopping", self.stopping)
+            .with("startedAtMs", self.started_at_ms)
+            .into()
+    }
+}
+
+/// A record mapping ids to entries (the thread index, the agent cache), kept as one JSON object.
+///
+/// The entries stay in their JSON form and are decoded when read; every entry is checked when the
+/// record is loaded, so a record that loads never hides an entry that does not decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdMap<T> {
+    entries: Map<String, Value>,
+    entry: PhantomData<T>,
+}
+
+impl<T> Default for IdMap<T> {
+    fn default() -> Self {
+        IdMap {
+            entries: Map::new(),
+            entry: PhantomData,
+        }
+    }
+}
+
+impl<T: FromJson + ToJson> IdMap<T> {
+    /// The entry for `id`.
+    pub fn get(&self, id: &str) -> Option<T> {
+        self.entries.get(id).and_then(|v| T::from_json(v).ok())
+    }
+
+    /// Adds or replaces the entry for `id`.
+    pub fn insert(&mut self, id: &str, entry: &T) {
+        self.entries.insert(id.to_owned(), entry.to_json());
+    }
+
+    /// Removes the entry for `id`, if any.
+    pub fn remove(&mut self, id: &str) {
+        self.entries.remove(id);
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every entry, in id order.
+    pub fn values(&self) -> impl Iterator<Item = T> + '_ {
+        self.entries.values().filter_map(|v| T::from_json(v).ok())
+    }
+}
+
+impl<T: FromJson> FromJson for IdMap<T> {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        let entries = v
+            .as_object()
+            .ok_or_else(|| FieldError::new("(the record)", "an object"))?;
+        if let Some((id, e)) = entries
+            .iter()
+            .find_map(|(id, entry)| T::from_json(entry).err().map(|e| (id, e)))
+        {
+            return Err(FieldError::new(&format!("{id}: {}", e.field), e.expected));
+        }
+        Ok(IdMap {
+            entries: entries.clone(),
+            entry: PhantomData,
+        })
+    }
+}
+
+impl<T> ToJson for IdMap<T> {
+    fn to_json(&self) -> Value {
+        Value::Object(self.entries.clone())
+    }
+}
+
+impl FromJson for String {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| FieldError::new("(the entry)", "a text"))
+    }
+}
+
+impl ToJson for String {
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+}
+
+/// The thread index: HubSpot thread id → bot conversation id.
+pub type Threads = IdMap<String>;
+
+/// The agent cache: HubSpot actor id → bot-side agent user.
+pub type Agents = IdMap<Agent>;
+
+/// A conversation's delivered HubSpot message ids, oldest first.
+pub type Seen = Vec<String>;
+
+impl FromJson for Seen {
+    fn from_json(v: &Value) -> core::result::Result<Self, FieldError> {
+        let items = v
+            .as_array()
+            .ok_or_else(|| FieldError::new(SEEN, "a list"))?;
+        items
+            .iter()
+            .map(|id| {
+                id.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| FieldError::new(SEEN, "a list of texts"))
+            })
+            .collect()
+    }
+}
+
+impl ToJson for Seen {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(|id| id.as_str().into()).collect())
+    }
 }
 
 /// Reads the raw text of a state entry.
@@ -146,18 +401,15 @@ pub fn get_raw(scope: Scope, id: &str, name: &str) -> Option<String> {
 }
 
 /// Reads and decodes a state entry; an entry that does not decode is an internal error.
-pub fn get<T: DeserializeOwned>(scope: Scope, id: &str, name: &str) -> Result<Option<T>> {
-    match host::state_get(scope, id, name) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str(&raw)
-            .map(Some)
-            .map_err(|e| HitlError::Internal(format!("state `{name}` does not decode: {e}"))),
-    }
+pub fn get<T: FromJson>(scope: Scope, id: &str, name: &str) -> Result<Option<T>> {
+    host::state_get(scope, id, name)
+        .map(|raw| decode(name, &raw))
+        .transpose()
 }
 
 /// Encodes and writes a state entry.
-pub fn set<T: Serialize>(scope: Scope, id: &str, name: &str, value: &T) -> Result<()> {
-    host::state_set(scope, id, name, &serde_json::to_string(value)?);
+pub fn set<T: ToJson>(scope: Scope, id: &str, name: &str, value: &T) -> Result<()> {
+    host::state_set(scope, id, name, &value.to_json().to_string());
     Ok(())
 }
 
@@ -176,24 +428,32 @@ pub fn swap(scope: Scope, id: &str, name: &str, expected: Option<&str>, new: Opt
 /// when another call changed the entry in between, so it must be free of side effects.
 pub fn update<T, F>(scope: Scope, id: &str, name: &str, mut f: F) -> Result<(Option<T>, Option<T>)>
 where
-    T: Serialize + DeserializeOwned + Clone,
+    T: FromJson + ToJson + Clone,
     F: FnMut(Option<T>) -> Option<T>,
 {
+    let mut outcome = (None, None);
+    update_raw(scope, id, name, &mut |raw| {
+        let old: Option<T> = raw.map(|r| decode(name, r)).transpose()?;
+        let new = f(old.clone());
+        let new_raw = new.as_ref().map(|n| n.to_json().to_string());
+        outcome = (old, new);
+        Ok(new_raw)
+    })?;
+    Ok(outcome)
+}
+
+/// The untyped core of [`update`]: `f` maps the current text (`None`: no entry) to the new one.
+fn update_raw(
+    scope: Scope,
+    id: &str,
+    name: &str,
+    f: &mut dyn FnMut(Option<&str>) -> Result<Option<String>>,
+) -> Result<()> {
     for attempt in 0..64u64 {
         let raw = host::state_get(scope, id, name);
-        let old: Option<T> = match &raw {
-            None => None,
-            Some(r) => Some(serde_json::from_str(r).map_err(|e| {
-                HitlError::Internal(format!("state `{name}` does not decode: {e}"))
-            })?),
-        };
-        let new = f(old.clone());
-        let new_raw = new.as_ref().map(serde_json::to_string).transpose()?;
-        if new_raw == raw {
-            return Ok((old, new));
-        }
-        if host::state_swap(scope, id, name, raw.as_deref(), new_raw.as_deref()) {
-            return Ok((old, new));
+        let new_raw = f(raw.as_deref())?;
+        if new_raw == raw || host::state_swap(scope, id, name, raw.as_deref(), new_raw.as_deref()) {
+            return Ok(());
         }
         sleep_ms(attempt.min(10));
     }
@@ -202,12 +462,26 @@ where
     )))
 }
 
+/// Decodes the text of the state entry `name`; one that does not decode is an internal error.
+pub fn decode<T: FromJson>(name: &str, raw: &str) -> Result<T> {
+    T::from_json(&parse_entry(name, raw)?).map_err(|e| undecodable_entry(name, &e))
+}
+
+/// Parses the text of the state entry `name` as JSON.
+fn parse_entry(name: &str, raw: &str) -> Result<Value> {
+    serde_json::from_str(raw).map_err(|e| undecodable_entry(name, &e))
+}
+
+fn undecodable_entry(name: &str, e: &dyn core::fmt::Display) -> HitlError {
+    HitlError::Internal(format!("state `{name}` does not decode: {e}"))
+}
+
 /// Tries to take the lease `name` for `ttl_ms`; returns its owner id when taken.
 pub fn try_lease(scope: Scope, id: &str, name: &str, ttl_ms: u64) -> Option<String> {
     let now = now_ms();
     let raw = host::state_get(scope, id, name);
     if let Some(r) = &raw {
-        match serde_json::from_str::<Lease>(r) {
+        match decode::<Lease>(name, r) {
             Ok(lease) if lease.until_ms > now => return None,
             _ => {}
         }
@@ -217,27 +491,20 @@ pub fn try_lease(scope: Scope, id: &str, name: &str, ttl_ms: u64) -> Option<Stri
         owner: owner.clone(),
         until_ms: now + ttl_ms,
     };
-    let text = serde_json::to_string(&lease).ok()?;
+    let text = lease.to_json().to_string();
     host::state_swap(scope, id, name, raw.as_deref(), Some(&text)).then_some(owner)
 }
 
 /// Gives back a lease taken with [`try_lease`] (only if still ours).
 pub fn release_lease(scope: Scope, id: &str, name: &str, owner: &str) {
     if let Some(raw) = host::state_get(scope, id, name) {
-        if serde_json::from_str::<Lease>(&raw).is_ok_and(|l| l.owner == owner) {
+        if decode::<Lease>(name, &raw).is_ok_and(|l| l.owner == owner) {
             host::state_swap(scope, id, name, Some(&raw), None);
         }
     }
 }
 
-/// The thread index: HubSpot thread id → bot conversation id.
-pub type Threads = BTreeMap<String, String>;
-
-/// The agent cache: HubSpot actor id → bot-side agent user.
-pub type Agents = BTreeMap<String, Agent>;
-
 /// Finds the bot conversation of a live handoff by HubSpot thread id.
 pub fn conversation_for_thread(integration_id: &str, thread_id: &str) -> Result<Option<String>> {
-    Ok(get::<Threads>(Scope::Integration, integration_id, THREADS)?
-        .and_then(|t| t.get(thread_id).cloned()))
+    Ok(get::<Threads>(Scope::Integration, integration_id, THREADS)?.and_then(|t| t.get(thread_id)))
 }

@@ -12,7 +12,7 @@
 //! A failure that a retry can cure (HubSpot or the host failing) answers 503 so that HubSpot retries;
 //! what was already done is not done again.
 
-use serde_json::json;
+use serde_json::Value;
 
 use crate::bindings::hitl::integration::host;
 use crate::bindings::hitl::integration::types::{
@@ -23,11 +23,12 @@ use crate::error::{HitlError, Result};
 use crate::events::{self, ChannelMessage, Event, Origin};
 use crate::handoff::{self, TAG_THREAD};
 use crate::hubspot::HubSpot;
+use crate::json::Object;
 use crate::media;
 use crate::platform::{debug, error_log, info, now_ms, warn};
 use crate::signature;
 use crate::state::{
-    self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, SEEN, SEEN_LIMIT, Scope,
+    self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, SEEN, SEEN_LIMIT, Scope, Seen,
 };
 
 /// Largest body accepted.
@@ -53,24 +54,21 @@ pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
         Err(e) => {
             error_log(&format!("webhook: {e}"));
             let status = if e.is_transient() { 503 } else { 500 };
-            reply(
-                status,
-                json!({ "error": "the webhook could not be handled; retry later" }),
-            )
+            refuse(status, "the webhook could not be handled; retry later")
         }
     }
 }
 
 fn process(ctx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
     if !request.method.eq_ignore_ascii_case("POST") {
-        return Ok(reply(405, json!({ "error": "only POST is accepted" })));
+        return Ok(refuse(405, "only POST is accepted"));
     }
     if request.body.len() > MAX_BODY_BYTES {
         warn(&format!(
             "webhook: refused a body of {} bytes",
             request.body.len()
         ));
-        return Ok(reply(413, json!({ "error": "body too large" })));
+        return Ok(refuse(413, "body too large"));
     }
     let config = Config::parse(&ctx.configuration)?;
     let header = |name: &str| {
@@ -90,25 +88,22 @@ fn process(ctx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
         now_ms(),
     ) {
         warn(&format!("webhook: refused, {}", refusal.reason()));
-        return Ok(reply(401, json!({ "error": "invalid signature" })));
+        return Ok(refuse(401, "invalid signature"));
     }
     if header("content-type").is_some_and(|c| !c.to_ascii_lowercase().contains("json")) {
-        return Ok(reply(415, json!({ "error": "expected application/json" })));
+        return Ok(refuse(415, "expected application/json"));
     }
     let events = match events::parse(&request.body) {
         Ok(events) => events,
         Err(e) => {
             warn(&format!("webhook: malformed body: {e}"));
-            return Ok(reply(400, json!({ "error": "malformed body" })));
+            return Ok(refuse(400, "malformed body"));
         }
     };
     let Some(install) = state::get::<Install>(Scope::Integration, &ctx.integration_id, INSTALL)?
     else {
         warn("webhook: the integration is not registered; events ignored");
-        return Ok(reply(
-            200,
-            json!({ "received": events.len(), "handled": 0 }),
-        ));
+        return Ok(summary(events.len(), 0));
     };
     let client = HubSpot::new(&ctx.integration_id, &config);
     let mut handled = 0;
@@ -127,19 +122,32 @@ fn process(ctx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
     }
     match failure {
         Some(e) if e.is_transient() => Err(e),
-        _ => Ok(reply(
-            200,
-            json!({ "received": events.len(), "handled": handled }),
-        )),
+        _ => Ok(summary(events.len(), handled)),
     }
 }
 
-fn reply(status: u16, body: serde_json::Value) -> HttpResponse {
+/// A JSON answer.
+fn reply(status: u16, body: Object) -> HttpResponse {
     HttpResponse {
         status,
         headers: vec![("content-type".to_owned(), b"application/json".to_vec())],
-        body: body.to_string().into_bytes(),
+        body: Value::from(body).to_string().into_bytes(),
     }
+}
+
+/// A refusal: `{"error": why}`.
+fn refuse(status: u16, why: &str) -> HttpResponse {
+    reply(status, Object::new().with("error", why))
+}
+
+/// The answer to a batch that was read: how many events came and how many changed something.
+fn summary(received: usize, handled: usize) -> HttpResponse {
+    reply(
+        200,
+        Object::new()
+            .with("received", received)
+            .with("handled", handled),
+    )
 }
 
 /// Whether an event comes from our portal, app and channel.
@@ -235,23 +243,22 @@ fn agent_message(ctx: &Context, client: &HubSpot, message: &ChannelMessage) -> R
 
 /// Marks a HubSpot message as delivered into the conversation; false when it already was.
 fn claim(conversation: &str, message_id: &str) -> Result<bool> {
-    let (before, _) =
-        state::update::<Vec<String>, _>(Scope::Conversation, conversation, SEEN, |seen| {
-            let mut seen = seen.unwrap_or_default();
-            if !seen.iter().any(|s| s == message_id) {
-                seen.push(message_id.to_owned());
-                if seen.len() > SEEN_LIMIT {
-                    seen.remove(0);
-                }
+    let (before, _) = state::update::<Seen, _>(Scope::Conversation, conversation, SEEN, |seen| {
+        let mut seen = seen.unwrap_or_default();
+        if !seen.iter().any(|s| s == message_id) {
+            seen.push(message_id.to_owned());
+            if seen.len() > SEEN_LIMIT {
+                seen.remove(0);
             }
-            Some(seen)
-        })?;
+        }
+        Some(seen)
+    })?;
     Ok(!before.unwrap_or_default().iter().any(|s| s == message_id))
 }
 
 /// Undoes [`claim`] after a failed delivery, so HubSpot's retry delivers it.
 fn release(conversation: &str, message_id: &str) -> Result<()> {
-    state::update::<Vec<String>, _>(Scope::Conversation, conversation, SEEN, |seen| {
+    state::update::<Seen, _>(Scope::Conversation, conversation, SEEN, |seen| {
         seen.map(|mut s| {
             s.retain(|x| x != message_id);
             s
@@ -276,7 +283,7 @@ fn agent_user(
         return Ok(user.id);
     };
     if let Some(agent) = state::get::<Agents>(Scope::Integration, &ctx.integration_id, AGENTS)?
-        .and_then(|a| a.get(actor_id).cloned())
+        .and_then(|a| a.get(actor_id))
     {
         return Ok(agent.user_id);
     }
@@ -308,7 +315,7 @@ fn agent_user(
     };
     state::update::<Agents, _>(Scope::Integration, &ctx.integration_id, AGENTS, |a| {
         let mut a = a.unwrap_or_default();
-        a.insert(actor_id.to_owned(), agent.clone());
+        a.insert(actor_id, &agent);
         Some(a)
     })?;
     Ok(user.id)
@@ -364,7 +371,7 @@ fn ended(ctx: &Context, thread_id: &str, how: &str) -> Result<Outcome> {
     let Some(raw) = state::get_raw(Scope::Conversation, &conversation, HANDOFF) else {
         return Ok(Outcome::Ignored("handoff already ended"));
     };
-    let handoff: Handoff = serde_json::from_str(&raw)?;
+    let handoff: Handoff = state::decode(HANDOFF, &raw)?;
     if handoff.stopping || handoff.thread_id != thread_id {
         return Ok(Outcome::Ignored("our own stop, or another thread"));
     }
