@@ -26,3 +26,15 @@ pub use runtime::{LoadSource, Runtime, RuntimeConfig};
 pub use store::{BotMessage, BotNotice, BotStore};
 pub use types::HitlError;
 pub use webhook_server::WebhookServer;
+
+/// The OAuth scopes the integration needs, in the order of `oauth.scopes` in
+/// `integration.definition.json` (a test keeps the two equal): `hitl-host setup` asks for exactly
+/// these, and the README lists them.
+pub const SCOPES: &[&str] = &[
+    "conversations.custom_channels.read",
+    "conversations.custom_channels.write",
+    "conversations.read",
+    "conversations.write",
+    "crm.objects.contacts.read",
+    "files",
+];

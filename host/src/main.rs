@@ -1,13 +1,13 @@
-//! `hitl-host`: runs the hubspot-hitl component locally (subcommands arrive in a later pass).
+//! `hitl-host`: runs the hubspot-hitl component locally: a demo on a simulated HubSpot (`demo`), a
+//! local runner with a terminal chat and an HTTP API (`serve`), one-off set-up (`setup`, `register`).
 
-use clap::{CommandFactory, Parser};
+mod cli;
 
-/// A wasmtime host for the hubspot-hitl component: tests, benchmarks, the demo and a local runner.
-#[derive(Parser, Debug)]
-#[command(name = "hitl-host", version, about)]
-struct Cli {}
+use clap::Parser;
 
-fn main() -> std::io::Result<()> {
-    Cli::parse();
-    Cli::command().print_help()
+fn main() {
+    let args = cli::Cli::parse();
+    let code = cli::run(args);
+    // A terminal prompt may still be waiting on stdin in a background thread: leave without it.
+    std::process::exit(code);
 }

@@ -425,6 +425,23 @@ impl Runtime {
         self.inner.peak_memory.store(0, Ordering::Relaxed);
     }
 
+    /// The wasmtime engine this runtime's component was compiled for (shared by every runtime of the
+    /// same configuration kind). For benchmarks and tools that compile or deserialize the component
+    /// themselves: an artefact made with this engine is what [`Runtime::load`] caches.
+    pub fn engine(&self) -> &Engine {
+        self.inner.pre.engine()
+    }
+
+    /// Makes a fresh store and instance for `ctx`'s installation, exactly as every export call does
+    /// (WASI, wasi:http, limits, epoch deadline, `InstancePre::instantiate_async`), then drops them
+    /// without calling anything: the per-call cost of instantiation, for benchmarks.
+    pub async fn instantiate_only(&self, ctx: &Context) -> Result<()> {
+        let (store, instance, _stderr) = self.instantiate(ctx, "instantiate-only").await?;
+        drop(instance);
+        drop(store);
+        Ok(())
+    }
+
     /// A fresh store and instance for one call of `ctx`'s installation.
     async fn instantiate(
         &self,
