@@ -4,9 +4,14 @@
 //! The fields and their rules are the ones `integration.definition.json` declares; a test keeps the
 //! two in agreement.
 
-use serde_json::{Map, Value};
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+};
 
 use crate::error::{HitlError, Result};
+use crate::json::{self, Map, Value};
 use crate::platform::register_secret;
 
 /// The configuration fields, in the definition's order: (name, required, secret).
@@ -44,8 +49,8 @@ pub struct Config {
 
 impl Config {
     /// Parses and validates the configuration JSON, registering its secrets for redaction first.
-    pub fn parse(json: &str) -> Result<Config> {
-        let value: Value = serde_json::from_str(json).map_err(|e| {
+    pub fn parse(text: &str) -> Result<Config> {
+        let value: Value = json::parse(text.as_bytes()).map_err(|e| {
             HitlError::InvalidConfiguration(format!("the configuration is not valid JSON ({e})"))
         })?;
         let Value::Object(map) = value else {
@@ -53,7 +58,7 @@ impl Config {
         };
         for (name, _, secret) in FIELDS {
             if *secret {
-                if let Some(Value::String(s)) = map.get(*name) {
+                if let Some(Value::String(s)) = map.get(name) {
                     register_secret(s.trim());
                 }
             }
@@ -145,7 +150,7 @@ fn missing(field: &str, hint: &str) -> HitlError {
 }
 
 /// A required credential: a non-empty string without whitespace.
-fn token(map: &Map<String, Value>, field: &str, hint: &str) -> Result<String> {
+fn token(map: &Map, field: &str, hint: &str) -> Result<String> {
     match map.get(field) {
         None | Some(Value::Null) => Err(missing(field, hint)),
         Some(Value::String(s)) => {
@@ -166,7 +171,7 @@ fn token(map: &Map<String, Value>, field: &str, hint: &str) -> Result<String> {
 }
 
 /// A numeric id given as digits (a JSON number is accepted too); `None` when absent.
-fn digits(map: &Map<String, Value>, field: &str, _hint: &str) -> Result<Option<String>> {
+fn digits(map: &Map, field: &str, _hint: &str) -> Result<Option<String>> {
     let text = match map.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
@@ -183,6 +188,7 @@ fn digits(map: &Map<String, Value>, field: &str, _hint: &str) -> Result<Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn full() -> Value {
         serde_json::json!({

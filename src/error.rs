@@ -3,6 +3,7 @@
 //! Every message is safe to log: texts that carry anything from outside pass through
 //! [`platform::redact`](crate::platform::redact), which blanks the configuration's secrets.
 
+use alloc::{format, string::String};
 use core::fmt;
 
 use crate::bindings::hitl::integration::types as wit;
@@ -125,8 +126,8 @@ impl From<HitlError> for wit::Error {
     }
 }
 
-impl From<serde_json::Error> for HitlError {
-    fn from(e: serde_json::Error) -> Self {
+impl From<crate::json::SyntaxError> for HitlError {
+    fn from(e: crate::json::SyntaxError) -> Self {
         HitlError::Internal(format!("JSON: {e}"))
     }
 }

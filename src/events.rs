@@ -8,7 +8,15 @@
 //! Parsing is liberal in shape (an object where an array was expected and the reverse, ids as numbers
 //! or strings) and strict in meaning: anything not understood becomes [`Event::Ignored`].
 
-use serde_json::Value;
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec,
+    vec::Vec,
+};
+
+use crate::json::{self, Value};
 
 /// Most events read from one body (HubSpot batches fewer than 100).
 pub const MAX_EVENTS: usize = 1000;
@@ -111,8 +119,7 @@ impl core::fmt::Display for ParseError {
 
 /// Reads every event in a webhook body.
 pub fn parse(body: &[u8]) -> Result<Vec<Event>, ParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    let value: Value = json::parse(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
     match value {
         Value::Array(items) => {
             if items.len() > MAX_EVENTS {
@@ -213,7 +220,10 @@ fn channel_event(v: &Value, kind: &str) -> Event {
             kind: format!("{kind} without ids"),
         };
     };
-    let sender = m.get("senders").and_then(|s| s.get(0));
+    let sender = m
+        .get("senders")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first());
     let attachments = m
         .get("attachments")
         .and_then(Value::as_array)

@@ -3,6 +3,7 @@
 //! Every request carries connect / first-byte / between-bytes timeouts (a host's default is 600 s), a
 //! 4xx or 5xx is an ordinary [`Response`], and only a failure to get an answer is a [`FetchError`].
 
+use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
@@ -239,7 +240,7 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), FetchError> {
         for chunk in bytes.chunks(WRITE_CHUNK) {
             stream
                 .blocking_write_and_flush(chunk)
-                .map_err(|e| FetchError::Transport(format!("writing the request body: {e:?}")))?;
+                .map_err(|e| stream_failure("writing the request body", e))?;
         }
     }
     OutgoingBody::finish(body, None).map_err(transport)
@@ -260,12 +261,7 @@ fn read_body(incoming: IncomingBody, max_body: usize) -> Result<Vec<u8>, FetchEr
                     out.extend_from_slice(&chunk);
                 }
                 Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(FetchError::Transport(format!(
-                        "reading the answer: {}",
-                        e.to_debug_string()
-                    )));
-                }
+                Err(e) => return Err(stream_failure("reading the answer", e)),
             }
         }
     }
@@ -273,8 +269,67 @@ fn read_body(incoming: IncomingBody, max_body: usize) -> Result<Vec<u8>, FetchEr
     Ok(out)
 }
 
+fn stream_failure(what: &str, error: StreamError) -> FetchError {
+    let detail = match error {
+        StreamError::Closed => "closed".into(),
+        StreamError::LastOperationFailed(e) => e.to_debug_string(),
+    };
+    FetchError::Transport(format!("{what}: {detail}"))
+}
+
 fn transport(code: ErrorCode) -> FetchError {
-    FetchError::Transport(format!("{code:?}"))
+    let name = error_code_name(&code);
+    FetchError::Transport(match code {
+        // The host's own explanation is worth keeping.
+        ErrorCode::InternalError(Some(detail)) => format!("{name}: {detail}"),
+        _ => name.into(),
+    })
+}
+
+/// The name of a `wasi:http` error code, as its `Debug` form starts (the payloads, such as a DNS
+/// rcode, are left out: a name table is far smaller than the derived `Debug` of the whole variant).
+fn error_code_name(code: &ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::DnsTimeout => "DnsTimeout",
+        ErrorCode::DnsError(_) => "DnsError",
+        ErrorCode::DestinationNotFound => "DestinationNotFound",
+        ErrorCode::DestinationUnavailable => "DestinationUnavailable",
+        ErrorCode::DestinationIpProhibited => "DestinationIpProhibited",
+        ErrorCode::DestinationIpUnroutable => "DestinationIpUnroutable",
+        ErrorCode::ConnectionRefused => "ConnectionRefused",
+        ErrorCode::ConnectionTerminated => "ConnectionTerminated",
+        ErrorCode::ConnectionTimeout => "ConnectionTimeout",
+        ErrorCode::ConnectionReadTimeout => "ConnectionReadTimeout",
+        ErrorCode::ConnectionWriteTimeout => "ConnectionWriteTimeout",
+        ErrorCode::ConnectionLimitReached => "ConnectionLimitReached",
+        ErrorCode::TlsProtocolError => "TlsProtocolError",
+        ErrorCode::TlsCertificateError => "TlsCertificateError",
+        ErrorCode::TlsAlertReceived(_) => "TlsAlertReceived",
+        ErrorCode::HttpRequestDenied => "HttpRequestDenied",
+        ErrorCode::HttpRequestLengthRequired => "HttpRequestLengthRequired",
+        ErrorCode::HttpRequestBodySize(_) => "HttpRequestBodySize",
+        ErrorCode::HttpRequestMethodInvalid => "HttpRequestMethodInvalid",
+        ErrorCode::HttpRequestUriInvalid => "HttpRequestUriInvalid",
+        ErrorCode::HttpRequestUriTooLong => "HttpRequestUriTooLong",
+        ErrorCode::HttpRequestHeaderSectionSize(_) => "HttpRequestHeaderSectionSize",
+        ErrorCode::HttpRequestHeaderSize(_) => "HttpRequestHeaderSize",
+        ErrorCode::HttpRequestTrailerSectionSize(_) => "HttpRequestTrailerSectionSize",
+        ErrorCode::HttpRequestTrailerSize(_) => "HttpRequestTrailerSize",
+        ErrorCode::HttpResponseIncomplete => "HttpResponseIncomplete",
+        ErrorCode::HttpResponseHeaderSectionSize(_) => "HttpResponseHeaderSectionSize",
+        ErrorCode::HttpResponseHeaderSize(_) => "HttpResponseHeaderSize",
+        ErrorCode::HttpResponseBodySize(_) => "HttpResponseBodySize",
+        ErrorCode::HttpResponseTrailerSectionSize(_) => "HttpResponseTrailerSectionSize",
+        ErrorCode::HttpResponseTrailerSize(_) => "HttpResponseTrailerSize",
+        ErrorCode::HttpResponseTransferCoding(_) => "HttpResponseTransferCoding",
+        ErrorCode::HttpResponseContentCoding(_) => "HttpResponseContentCoding",
+        ErrorCode::HttpResponseTimeout => "HttpResponseTimeout",
+        ErrorCode::HttpUpgradeFailed => "HttpUpgradeFailed",
+        ErrorCode::HttpProtocolError => "HttpProtocolError",
+        ErrorCode::LoopDetected => "LoopDetected",
+        ErrorCode::ConfigurationError => "ConfigurationError",
+        ErrorCode::InternalError(_) => "InternalError",
+    }
 }
 
 #[cfg(test)]

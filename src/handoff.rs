@@ -2,7 +2,13 @@
 //! messages into it, `stop-hitl` closes it. The mapping between the bot conversation and the HubSpot
 //! thread lives in state (both ways), never in the user's tags: one user may have several handoffs.
 
-use serde_json::Value;
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec,
+    vec::Vec,
+};
 use sha2::{Digest, Sha256};
 
 use crate::bindings::hitl::integration::host;
@@ -10,7 +16,7 @@ use crate::bindings::hitl::integration::types::{Author, Context, HistoryEntry, M
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::hubspot::{HubSpot, tolerate};
-use crate::json::Object;
+use crate::json::{Object, Value};
 use crate::media;
 use crate::platform::{info, iso8601, now_ms, uuid_v4};
 use crate::register::installed;

@@ -2,13 +2,19 @@
 //! key), retries (429 after `Retry-After` or a backoff; 5xx and timeouts for idempotent calls; one
 //! token refresh on a 401) and HubSpot's error bodies turned into [`HitlError`]s.
 
-use serde_json::Value;
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec,
+    vec::Vec,
+};
 
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::fetch::{FetchError, Method, Request, Response, fetch};
 use crate::json::{
-    FieldError, FromJson, Object, flag, opt_string, optional, string, string_or_empty,
+    self, FieldError, FromJson, Object, Value, flag, opt_string, optional, string, string_or_empty,
 };
 use crate::oauth;
 use crate::platform::{debug, random_below, sleep_ms, warn};
@@ -250,7 +256,7 @@ impl<'a> HubSpot<'a> {
 
 /// Parses an answer's JSON body; one that is not JSON is an upstream error.
 pub fn parse_answer(response: &Response, what: &str) -> Result<Value> {
-    serde_json::from_slice(&response.body).map_err(|e| undecodable(what, response.status, &e))
+    json::parse(&response.body).map_err(|e| undecodable(what, response.status, &e))
 }
 
 /// HubSpot answered `status` with a body we cannot read.
@@ -316,9 +322,9 @@ pub struct ApiError {
 impl ApiError {
     /// Decodes an error body (an empty record when it is not HubSpot's JSON).
     pub fn parse(response: &Response) -> ApiError {
-        serde_json::from_slice(&response.body)
+        json::parse(&response.body)
             .ok()
-            .and_then(|body: Value| ApiError::from_json(&body).ok())
+            .and_then(|body| ApiError::from_json(&body).ok())
             .unwrap_or_default()
     }
 
@@ -550,9 +556,9 @@ impl HubSpot<'_> {
         let response = self.send(&call)?;
         match response.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(Channel::from_json(&serde_json::from_slice(
-                &response.body,
-            )?)?)),
+            s if (200..300).contains(&s) => {
+                Ok(Some(Channel::from_json(&json::parse(&response.body)?)?))
+            }
             _ => Err(error_for(&response, call.what)),
         }
     }
@@ -654,7 +660,7 @@ impl HubSpot<'_> {
         let response = self.send(&call)?;
         match response.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(serde_json::from_slice(&response.body)?)),
+            s if (200..300).contains(&s) => Ok(Some(json::parse(&response.body)?)),
             _ => Err(error_for(&response, call.what)),
         }
     }
@@ -703,7 +709,7 @@ impl HubSpot<'_> {
         let response = self.send(&call)?;
         match response.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(serde_json::from_slice(&response.body)?)),
+            s if (200..300).contains(&s) => Ok(Some(json::parse(&response.body)?)),
             _ => Err(error_for(&response, call.what)),
         }
     }
@@ -732,7 +738,11 @@ impl HubSpot<'_> {
             .json(body.into())
             .idempotent(),
         )?;
-        Ok(found.get("results").and_then(|r| r.get(0)).cloned())
+        Ok(found
+            .get("results")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .cloned())
     }
 
     /// Uploads a file to HubSpot's file store (multipart) and returns its id.

@@ -6,6 +6,14 @@
 //! calls: a runtime may use a fresh instance per call or many at once over one shared state.
 //!
 //! This file is the table of contents: each export delegates to the module that owns it.
+//!
+//! The component is `no_std` (with `alloc`): leaving the standard library out keeps its code and its
+//! `wasi:cli` / `wasi:filesystem` imports out of the component, which is a good part of its size.
+//! Native builds (unit tests, benchmarks) keep `std`.
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -32,6 +40,8 @@ pub mod handoff;
 pub mod hubspot;
 pub mod json;
 pub mod media;
+#[cfg(target_arch = "wasm32")]
+mod nostd;
 pub mod oauth;
 pub mod platform;
 pub mod register;
@@ -39,6 +49,8 @@ pub mod signature;
 pub mod state;
 pub mod users;
 pub mod webhook;
+
+use alloc::{string::String, vec::Vec};
 
 use bindings::exports::hitl::integration::handlers::Guest;
 use bindings::hitl::integration::types::{

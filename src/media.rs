@@ -7,12 +7,18 @@
 //!
 //! Agent → user: the text and each attached file become one payload (a `bloc` when there are several).
 
-use serde_json::Value;
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec,
+    vec::Vec,
+};
 
 use crate::bindings::hitl::integration::types::{FileRef, MessagePayload, SimplePayload};
 use crate::fetch::{Method, Request, fetch};
 use crate::hubspot::HubSpot;
-use crate::json::Object;
+use crate::json::{Object, Value};
 use crate::platform::warn;
 use crate::register::MAX_ATTACHMENT_BYTES;
 

@@ -3,12 +3,12 @@
 //! calls and instances run: a lease in state lets one call refresh while the others wait for its
 //! result. A refresh token that HubSpot rotates is kept.
 
-use serde_json::Value;
+use alloc::{borrow::ToOwned, format, string::String, vec};
 
 use crate::error::{HitlError, Result};
 use crate::fetch::Method;
 use crate::hubspot::{ApiError, Auth, Body, Call, HubSpot, parse_answer, undecodable};
-use crate::json::{FieldError, FromJson, opt_number, opt_string, string};
+use crate::json::{FieldError, FromJson, Value, opt_number, opt_string, string};
 use crate::platform::{info, now_ms, register_secret, sleep_ms};
 use crate::state::{self, OAUTH, OAUTH_LOCK, Scope, TokenState};
 

@@ -1,6 +1,7 @@
 //! Thin wrappers over what the runtime gives the component: logging (with secrets blanked), the clocks,
 //! sleeping and randomness.
 
+use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
 use core::cell::RefCell;
 
 use crate::bindings::hitl::integration::host;
@@ -9,10 +10,37 @@ use crate::bindings::hitl::integration::types::LogLevel;
 /// How many secrets an instance remembers (a long-lived instance sees a new access token per refresh).
 const MAX_SECRETS: usize = 64;
 
-thread_local! {
-    /// The current call's secrets (client secret, refresh token, developer API key, access tokens),
-    /// blanked from every log line and error text. A call registers them as soon as it knows them.
+/// The current call's secrets (client secret, refresh token, developer API key, access tokens),
+/// blanked from every log line and error text. A call registers them as soon as it knows them.
+///
+/// A `wasm32-wasip2` component has a single thread and the component model never re-enters an
+/// instance during a call, so a plain cell in a static is enough there. Native builds (unit tests,
+/// which run in parallel) keep one list per thread.
+#[cfg(target_arch = "wasm32")]
+static SECRETS: SingleThreaded<Vec<String>> = SingleThreaded(RefCell::new(Vec::new()));
+
+/// A cell shared by the only thread there is.
+#[cfg(target_arch = "wasm32")]
+struct SingleThreaded<T>(RefCell<T>);
+
+// SAFETY: wasm32-wasip2 has no threads (no shared memory, no atomics), so no second thread can ever
+// reach the cell.
+#[cfg(target_arch = "wasm32")]
+unsafe impl<T> Sync for SingleThreaded<T> {}
+
+#[cfg(not(target_arch = "wasm32"))]
+std::thread_local! {
     static SECRETS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the list of secrets; `None` when the list is already in use, which only a panic
+/// inside `f` (a bug) can cause: the panic's own log line must not panic again.
+fn with_secrets<R>(f: impl FnOnce(&mut Vec<String>) -> R) -> Option<R> {
+    #[cfg(target_arch = "wasm32")]
+    let result = SECRETS.0.try_borrow_mut().ok().map(|mut s| f(&mut s));
+    #[cfg(not(target_arch = "wasm32"))]
+    let result = SECRETS.with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)));
+    result
 }
 
 /// Adds a value that must never appear in a log line or an error text. Short values are ignored
@@ -21,8 +49,7 @@ pub fn register_secret(secret: &str) {
     if secret.len() < 6 {
         return;
     }
-    SECRETS.with(|s| {
-        let mut s = s.borrow_mut();
+    with_secrets(|s| {
         if !s.iter().any(|x| x == secret) {
             if s.len() >= MAX_SECRETS {
                 s.remove(0);
@@ -32,17 +59,19 @@ pub fn register_secret(secret: &str) {
     });
 }
 
-/// Returns `text` with every registered secret replaced by `[redacted]`.
+/// Returns `text` with every registered secret replaced by `[redacted]` (all of it when the
+/// secrets cannot be read).
 pub fn redact(text: &str) -> String {
-    SECRETS.with(|s| {
+    with_secrets(|s| {
         let mut out = text.to_owned();
-        for secret in s.borrow().iter() {
+        for secret in s.iter() {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "[redacted]");
             }
         }
         out
     })
+    .unwrap_or_else(|| "[redacted]".to_owned())
 }
 
 /// Writes a log line through the host, secrets blanked.

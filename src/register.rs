@@ -8,14 +8,14 @@
 //! polling the channel list. Saving the same configuration again creates nothing. Concurrent
 //! registers of one installation are serialised by a lease in state.
 
-use serde_json::Value;
+use alloc::{format, string::String, vec, vec::Vec};
 
 use crate::bindings::hitl::integration::types::Context;
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::fetch::Target;
 use crate::hubspot::{ApiError, HubSpot, Inbox, error_for, id_of, tolerate};
-use crate::json::Object;
+use crate::json::{self, Object, Value};
 use crate::oauth;
 use crate::platform::{info, now_ms, sleep_ms, warn};
 use crate::state::{
@@ -313,7 +313,7 @@ fn ensure_account(
     loop {
         let response = client.create_channel_account(channel_id, body.clone())?;
         if response.is_success() {
-            let account: Value = serde_json::from_slice(&response.body)?;
+            let account = json::parse(&response.body)?;
             let id = id_of(&account).ok_or_else(|| HitlError::Upstream {
                 status: response.status,
                 message: "connect channel account: HubSpot's answer has no id".into(),

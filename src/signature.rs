@@ -3,8 +3,10 @@
 //! nothing else. Compared in constant time; a timestamp more than five minutes old, or ahead of our
 //! clock by more than a small skew, is refused.
 
+use alloc::string::String;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -101,9 +103,9 @@ fn mac(secret: &str, method: &str, url: &str, body: &[u8], timestamp: &str) -> H
 
 #[cold]
 fn unreachable_key() -> Hmac<Sha256> {
-    // new_from_slice only fails for fixed-size keys, which HMAC does not have; an empty-key MAC
+    // new_from_slice only fails for fixed-size keys, which HMAC does not have; an all-zero-key MAC
     // would never verify a real signature, so failing closed is safe.
-    <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 1]).unwrap_or_else(|_| std::process::abort())
+    <Hmac<Sha256> as KeyInit>::new(&Default::default())
 }
 
 /// Checks a request's v3 signature and timestamp against `now_ms`.
@@ -131,13 +133,35 @@ pub fn verify_v3(
     if now_ms.saturating_sub(ts) > MAX_AGE_MS {
         return Err(Refusal::Stale);
     }
-    let given = STANDARD.decode(signature).map_err(|_| Refusal::Malformed)?;
-    if given.len() != 32 {
-        return Err(Refusal::Malformed);
-    }
+    let given = decode_mac(signature).ok_or(Refusal::Malformed)?;
     mac(secret, method, url, body, timestamp)
         .verify_slice(&given)
         .map_err(|_| Refusal::Mismatch)
+}
+
+/// Decodes the canonical base64 form of 32 bytes (an HMAC-SHA256), exactly what a strict decoder
+/// accepts: 43 digits of the standard alphabet, the last carrying no stray bits, then `=`. `None`
+/// for anything else.
+fn decode_mac(text: &str) -> Option<[u8; 32]> {
+    let alphabet = base64::alphabet::STANDARD.as_str().as_bytes();
+    let (digits, padding) = text.as_bytes().split_at_checked(43)?;
+    if padding != b"=" {
+        return None;
+    }
+    let mut mac = [0u8; 32];
+    let (mut bits, mut held, mut filled) = (0u32, 0u32, 0usize);
+    for digit in digits {
+        bits = (bits << 6) | alphabet.iter().position(|a| a == digit)? as u32;
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            *mac.get_mut(filled)? = (bits >> held) as u8;
+            bits &= (1 << held) - 1;
+            filled += 1;
+        }
+    }
+    // 43 digits hold 258 bits: the 2 beyond the 256 must be zero.
+    (bits == 0).then_some(mac)
 }
 
 #[cfg(test)]
@@ -195,6 +219,31 @@ mod tests {
             ),
             Err(Refusal::Mismatch)
         );
+    }
+
+    #[test]
+    fn decodes_macs_exactly_as_a_strict_base64_decoder_does() {
+        let mac = STANDARD.encode([0xa5u8; 32]);
+        let stray_bits = format!("{}B=", &mac[..42]);
+        let url_safe = format!("-{}", &mac[1..]);
+        let short = format!("{}==", &mac[..42]);
+        let long = format!("{mac}A");
+        let unpadded = mac[..43].to_owned();
+        let spaced = format!(" {}", &mac[1..]);
+        for text in [
+            mac.as_str(),
+            &stray_bits,
+            &url_safe,
+            &short,
+            &long,
+            &unpadded,
+            &spaced,
+            "AAAA",
+            "",
+        ] {
+            let strict = STANDARD.decode(text).ok().filter(|bytes| bytes.len() == 32);
+            assert_eq!(decode_mac(text).map(Vec::from), strict, "{text}");
+        }
     }
 
     #[test]

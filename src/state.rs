@@ -14,16 +14,20 @@
 //!
 //! Everything kept for a handoff is deleted when it ends.
 
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
 use core::marker::PhantomData;
-
-use serde_json::{Map, Value};
 
 use crate::bindings::hitl::integration::host;
 pub use crate::bindings::hitl::integration::types::Scope;
 use crate::error::{HitlError, Result};
 use crate::json::{
-    FieldError, FromJson, Object, ToJson, flag, number, number_or_zero, opt_number, opt_string,
-    string,
+    self, FieldError, FromJson, Map, Object, ToJson, Value, flag, number, number_or_zero,
+    opt_number, opt_string, string,
 };
 use crate::platform::{now_ms, sleep_ms};
 
@@ -286,7 +290,7 @@ impl ToJson for Handoff {
 /// record is loaded, so a record that loads never hides an entry that does not decode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdMap<T> {
-    entries: Map<String, Value>,
+    entries: Map,
     entry: PhantomData<T>,
 }
 
@@ -469,7 +473,7 @@ pub fn decode<T: FromJson>(name: &str, raw: &str) -> Result<T> {
 
 /// Parses the text of the state entry `name` as JSON.
 fn parse_entry(name: &str, raw: &str) -> Result<Value> {
-    serde_json::from_str(raw).map_err(|e| undecodable_entry(name, &e))
+    json::parse(raw.as_bytes()).map_err(|e| undecodable_entry(name, &e))
 }
 
 fn undecodable_entry(name: &str, e: &dyn core::fmt::Display) -> HitlError {

@@ -1,13 +1,14 @@
 //! `create-user`: the end user as a HubSpot contact (found by email, else by phone: it must exist in
 //! the CRM) and as a bot-side user tagged with the contact id, email and phone.
 
-use serde_json::Value;
+use alloc::{borrow::ToOwned, format, string::String, vec};
 
 use crate::bindings::hitl::integration::host;
 use crate::bindings::hitl::integration::types::Context;
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::hubspot::{HubSpot, id_of};
+use crate::json::Value;
 
 /// Tag holding the HubSpot contact id.
 pub const TAG_CONTACT: &str = "hubspotContactId";

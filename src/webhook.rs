@@ -12,7 +12,12 @@
 //! A failure that a retry can cure (HubSpot or the host failing) answers 503 so that HubSpot retries;
 //! what was already done is not done again.
 
-use serde_json::Value;
+use alloc::{
+    borrow::ToOwned,
+    format,
+    string::{String, ToString},
+    vec,
+};
 
 use crate::bindings::hitl::integration::host;
 use crate::bindings::hitl::integration::types::{
@@ -23,7 +28,7 @@ use crate::error::{HitlError, Result};
 use crate::events::{self, ChannelMessage, Event, Origin};
 use crate::handoff::{self, TAG_THREAD};
 use crate::hubspot::HubSpot;
-use crate::json::Object;
+use crate::json::{Object, Value};
 use crate::media;
 use crate::platform::{debug, error_log, info, now_ms, warn};
 use crate::signature;

@@ -3,8 +3,8 @@
 //! The goal is 200 KiB and the ceiling 250 KiB. [`BUDGET_BYTES`] is the size the component is held
 //! to today: lower it whenever the component shrinks, so that it never grows back unnoticed.
 
-/// The ceiling this test enforces, in bytes.
-const BUDGET_BYTES: u64 = 352 * 1024;
+/// The ceiling this test enforces, in bytes: issue 8's hard ceiling (the component is about 246 KiB).
+const BUDGET_BYTES: u64 = 250 * 1024;
 
 /// Issue 8's goal, in bytes (reported, not yet enforced).
 const GOAL_BYTES: u64 = 200 * 1024;

@@ -97,3 +97,31 @@ async fn hubspot_requests_go_to_the_configured_base_url() {
     assert_eq!(path, "/oauth/v1/token");
     assert_eq!(host, &addr.to_string());
 }
+
+#[test]
+fn the_component_exports_the_handlers_interface_and_imports_the_world() {
+    let wasm = build_component().unwrap();
+    let engine = wasmtime::Engine::default();
+    let component = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert_eq!(exports, ["hitl:integration/handlers@0.1.0"]);
+    let imports: Vec<String> = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    for needed in [
+        "hitl:integration/host@0.1.0",
+        "wasi:http/outgoing-handler@0.2.12",
+        "wasi:clocks/wall-clock@0.2.12",
+        "wasi:random/random@0.2.12",
+    ] {
+        assert!(
+            imports.iter().any(|i| i == needed),
+            "imports {needed}: {imports:?}"
+        );
+    }
+}

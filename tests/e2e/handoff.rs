@@ -304,20 +304,71 @@ async fn the_agent_closing_the_thread_stops_the_handoff_once() -> Result<()> {
 async fn every_payload_kind_reaches_the_agent() -> Result<()> {
     let (bed, _agent, user, conversation, thread) = live_handoff(SimConfig::default()).await?;
     let (rt, ctx) = (&bed.runtime, &bed.ctx);
-    let audio = bed.sim.host_file("note.ogg", "audio/ogg", b"OggS voice".to_vec());
-    let video = bed.sim.host_file("clip.mp4", "video/mp4", b"....ftypmp42".to_vec());
-    let doc = bed.sim.host_file("invoice-42.pdf", "application/pdf", b"%PDF invoice".to_vec());
+    let audio = bed
+        .sim
+        .host_file("note.ogg", "audio/ogg", b"OggS voice".to_vec());
+    let video = bed
+        .sim
+        .host_file("clip.mp4", "video/mp4", b"....ftypmp42".to_vec());
+    let doc = bed.sim.host_file(
+        "invoice-42.pdf",
+        "application/pdf",
+        b"%PDF invoice".to_vec(),
+    );
     let image = bed.sim.host_file("photo.png", "image/png", PNG.to_vec());
-    ok(rt.message(ctx, &conversation, &user, "a", &MessagePayload::Audio(audio)).await?)?;
-    ok(rt.message(ctx, &conversation, &user, "v", &MessagePayload::Video(video)).await?)?;
-    ok(rt.message(ctx, &conversation, &user, "f", &MessagePayload::File(FileRef { url: doc, title: Some("Invoice 42".into()) })).await?)?;
-    let bloc = MessagePayload::Bloc(vec![SimplePayload::Text("first this".into()), SimplePayload::Image(image), SimplePayload::Text("then that".into())]);
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "a",
+            &MessagePayload::Audio(audio),
+        )
+        .await?)?;
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "v",
+            &MessagePayload::Video(video),
+        )
+        .await?)?;
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "f",
+            &MessagePayload::File(FileRef {
+                url: doc,
+                title: Some("Invoice 42".into()),
+            }),
+        )
+        .await?)?;
+    let bloc = MessagePayload::Bloc(vec![
+        SimplePayload::Text("first this".into()),
+        SimplePayload::Image(image),
+        SimplePayload::Text("then that".into()),
+    ]);
     ok(rt.message(ctx, &conversation, &user, "b", &bloc).await?)?;
 
-    let messages: Vec<Value> = bed.sim.thread_messages(&thread).into_iter().skip(1).collect();
+    let messages: Vec<Value> = bed
+        .sim
+        .thread_messages(&thread)
+        .into_iter()
+        .skip(1)
+        .collect();
     let summary: Vec<(String, Option<String>)> = messages
         .iter()
-        .map(|m| (m["text"].as_str().unwrap_or_default().to_owned(), m["attachments"][0]["fileUsageType"].as_str().map(str::to_owned)))
+        .map(|m| {
+            (
+                m["text"].as_str().unwrap_or_default().to_owned(),
+                m["attachments"][0]["fileUsageType"]
+                    .as_str()
+                    .map(str::to_owned),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -331,8 +382,14 @@ async fn every_payload_kind_reaches_the_agent() -> Result<()> {
         ],
         "each kind as a real attachment, the bloc's parts in order"
     );
-    let invoice = messages[2]["attachments"][0]["fileId"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(bed.sim.file_bytes(&invoice).as_deref(), Some(&b"%PDF invoice"[..]));
+    let invoice = messages[2]["attachments"][0]["fileId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        bed.sim.file_bytes(&invoice).as_deref(),
+        Some(&b"%PDF invoice"[..])
+    );
     bed.shutdown().await;
     Ok(())
 }
@@ -341,19 +398,58 @@ async fn every_payload_kind_reaches_the_agent() -> Result<()> {
 async fn a_file_that_cannot_be_attached_arrives_as_a_link_with_a_log_line() -> Result<()> {
     let (bed, _agent, user, conversation, thread) = live_handoff(SimConfig::default()).await?;
     let (rt, ctx) = (&bed.runtime, &bed.ctx);
-    let huge = bed.sim.host_file("scan.tiff", "image/tiff", vec![7u8; 10 * 1024 * 1024 + 1]);
-    ok(rt.message(ctx, &conversation, &user, "big", &MessagePayload::Image(huge.clone())).await?)?;
-    bed.sim.inject(hubspot_sim::Fault::FailNext { endpoint: Some("POST /files/v3/files".into()), status: 400, count: 1, retry_after_secs: None });
+    let huge = bed
+        .sim
+        .host_file("scan.tiff", "image/tiff", vec![7u8; 10 * 1024 * 1024 + 1]);
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "big",
+            &MessagePayload::Image(huge.clone()),
+        )
+        .await?)?;
+    bed.sim.inject(hubspot_sim::Fault::FailNext {
+        endpoint: Some("POST /files/v3/files".into()),
+        status: 400,
+        count: 1,
+        retry_after_secs: None,
+    });
     let small = bed.sim.host_file("ok.png", "image/png", PNG.to_vec());
-    ok(rt.message(ctx, &conversation, &user, "refused", &MessagePayload::Image(small.clone())).await?)?;
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "refused",
+            &MessagePayload::Image(small.clone()),
+        )
+        .await?)?;
     let gone = "http://127.0.0.1:1/nowhere.png".to_owned();
-    ok(rt.message(ctx, &conversation, &user, "gone", &MessagePayload::Image(gone.clone())).await?)?;
+    ok(rt
+        .message(
+            ctx,
+            &conversation,
+            &user,
+            "gone",
+            &MessagePayload::Image(gone.clone()),
+        )
+        .await?)?;
 
     let texts = incoming_texts(&bed.sim.thread_messages(&thread));
     for (url, i) in [(&huge, 1), (&small, 2), (&gone, 3)] {
-        assert!(texts[i].contains(url.as_str()), "message {i} links {url}: {}", texts[i]);
+        assert!(
+            texts[i].contains(url.as_str()),
+            "message {i} links {url}: {}",
+            texts[i]
+        );
     }
-    let warnings = bed.logs_of(&bed.ctx.integration_id).into_iter().filter(|(_, l)| l.contains("sending a link instead")).count();
+    let warnings = bed
+        .logs_of(&bed.ctx.integration_id)
+        .into_iter()
+        .filter(|(_, l)| l.contains("sending a link instead"))
+        .count();
     assert_eq!(warnings, 3, "one log line per file sent as a link");
     bed.shutdown().await;
     Ok(())
