@@ -57,10 +57,8 @@ impl Config {
             return Err(invalid("", "the configuration must be a JSON object"));
         };
         for (name, _, secret) in FIELDS {
-            if *secret {
-                if let Some(Value::String(s)) = map.get(name) {
-                    register_secret(s.trim());
-                }
+            if *secret && let Some(Value::String(s)) = map.get(name) {
+                register_secret(s.trim());
             }
         }
         if let Some(unknown) = map.keys().find(|k| !FIELDS.iter().any(|(n, _, _)| n == k)) {

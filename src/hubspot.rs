@@ -130,7 +130,7 @@ impl<'a> HubSpot<'a> {
             let request = self.request(call, token.as_deref())?;
             let outcome = fetch(&request, MAX_API_BODY);
             let budget_left = MAX_TOTAL_WAIT_MS.saturating_sub(slept_ms);
-            let wait_ms = match &outcome {
+            let wait_ms = match outcome {
                 Ok(r) if r.status == 401 && call.auth == Auth::Bearer && !refreshed => {
                     // A token HubSpot no longer takes (revoked, or expired early): refresh once.
                     refreshed = true;
@@ -141,7 +141,7 @@ impl<'a> HubSpot<'a> {
                     continue;
                 }
                 Ok(r) if r.status == 429 => {
-                    let retry_after = retry_after_ms(r);
+                    let retry_after = retry_after_ms(&r);
                     let wait = retry_after.unwrap_or_else(|| backoff_ms(attempt, 1_000, 8_000));
                     if attempt >= MAX_ATTEMPTS || wait > budget_left {
                         return Err(HitlError::RateLimited {
@@ -154,11 +154,11 @@ impl<'a> HubSpot<'a> {
                 Ok(r) if matches!(r.status, 500 | 502 | 503 | 504) => {
                     let wait = backoff_ms(attempt, 250, 4_000);
                     if !call.idempotent || attempt >= MAX_ATTEMPTS || wait > budget_left {
-                        return Err(error_for(r, call.what));
+                        return Err(error_for(&r, call.what));
                     }
                     wait
                 }
-                Ok(_) => return outcome.map_err(|_| unreachable_fetch()),
+                Ok(response) => return Ok(response),
                 Err(FetchError::Transport(e)) => {
                     let wait = backoff_ms(attempt, 250, 4_000);
                     if !call.idempotent || attempt >= MAX_ATTEMPTS || wait > budget_left {
@@ -265,10 +265,6 @@ pub fn undecodable(what: &str, status: u16, e: &dyn core::fmt::Display) -> HitlE
         status,
         message: format!("{what}: HubSpot's answer did not decode ({e})"),
     }
-}
-
-fn unreachable_fetch() -> HitlError {
-    HitlError::Internal("fetch outcome changed".into())
 }
 
 /// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped, plus up to half of it again.

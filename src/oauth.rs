@@ -50,11 +50,12 @@ pub fn current(client: &HubSpot) -> Result<TokenState> {
     let fingerprint = client.config.oauth_fingerprint();
     let deadline = now_ms() + WAIT_FOR_OTHER_MS;
     loop {
-        if let Some(token) = state::get::<TokenState>(Scope::Integration, id, OAUTH)? {
-            if token.fingerprint == fingerprint && token.is_fresh(now_ms()) {
-                register_secret(&token.access_token);
-                return Ok(token);
-            }
+        if let Some(token) = state::get::<TokenState>(Scope::Integration, id, OAUTH)?
+            && token.fingerprint == fingerprint
+            && token.is_fresh(now_ms())
+        {
+            register_secret(&token.access_token);
+            return Ok(token);
         }
         if let Some(owner) = state::try_lease(Scope::Integration, id, OAUTH_LOCK, LEASE_MS) {
             let outcome = refresh(client, &fingerprint);
@@ -73,10 +74,10 @@ pub fn current(client: &HubSpot) -> Result<TokenState> {
 /// Forgets `token` if it is still the cached one (HubSpot refused it), so the next call refreshes.
 pub fn invalidate(client: &HubSpot, token: &str) {
     let id = client.integration_id;
-    if let Some(raw) = state::get_raw(Scope::Integration, id, OAUTH) {
-        if state::decode::<TokenState>(OAUTH, &raw).is_ok_and(|t| t.access_token == token) {
-            state::swap(Scope::Integration, id, OAUTH, Some(&raw), None);
-        }
+    if let Some(raw) = state::get_raw(Scope::Integration, id, OAUTH)
+        && state::decode::<TokenState>(OAUTH, &raw).is_ok_and(|t| t.access_token == token)
+    {
+        state::swap(Scope::Integration, id, OAUTH, Some(&raw), None);
     }
 }
 

@@ -501,10 +501,10 @@ pub fn try_lease(scope: Scope, id: &str, name: &str, ttl_ms: u64) -> Option<Stri
 
 /// Gives back a lease taken with [`try_lease`] (only if still ours).
 pub fn release_lease(scope: Scope, id: &str, name: &str, owner: &str) {
-    if let Some(raw) = host::state_get(scope, id, name) {
-        if decode::<Lease>(name, &raw).is_ok_and(|l| l.owner == owner) {
-            host::state_swap(scope, id, name, Some(&raw), None);
-        }
+    if let Some(raw) = host::state_get(scope, id, name)
+        && decode::<Lease>(name, &raw).is_ok_and(|l| l.owner == owner)
+    {
+        host::state_swap(scope, id, name, Some(&raw), None);
     }
 }
 

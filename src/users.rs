@@ -33,19 +33,19 @@ pub fn create_user(
             "an email or a phone number is needed to find the HubSpot contact".into(),
         ));
     }
-    if let Some(e) = &email {
-        if !looks_like_email(e) {
-            return Err(HitlError::InvalidInput(
-                "the email address is not valid".into(),
-            ));
-        }
+    if let Some(e) = &email
+        && !looks_like_email(e)
+    {
+        return Err(HitlError::InvalidInput(
+            "the email address is not valid".into(),
+        ));
     }
-    if let Some(p) = &phone {
-        if p.len() > 40 || !p.chars().any(|c| c.is_ascii_digit()) {
-            return Err(HitlError::InvalidInput(
-                "the phone number is not valid".into(),
-            ));
-        }
+    if let Some(p) = &phone
+        && (p.len() > 40 || !p.chars().any(|c| c.is_ascii_digit()))
+    {
+        return Err(HitlError::InvalidInput(
+            "the phone number is not valid".into(),
+        ));
     }
     let client = HubSpot::new(&ctx.integration_id, &config);
     let contact = find_contact(&client, email.as_deref(), phone.as_deref())?.ok_or_else(|| {
@@ -74,10 +74,10 @@ fn find_contact(
     email: Option<&str>,
     phone: Option<&str>,
 ) -> Result<Option<Value>> {
-    if let Some(e) = email {
-        if let Some(contact) = client.contact_by_email(e)? {
-            return Ok(Some(contact));
-        }
+    if let Some(e) = email
+        && let Some(contact) = client.contact_by_email(e)?
+    {
+        return Ok(Some(contact));
     }
     if let Some(p) = phone {
         for property in ["phone", "mobilephone"] {

@@ -338,7 +338,7 @@ impl Parser<'_> {
     }
 
     /// Consumes `byte` (after any whitespace) or fails with `reason`.
-    fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), SyntaxError> {
+    fn require(&mut self, byte: u8, reason: &'static str) -> Result<(), SyntaxError> {
         self.skip_space();
         if self.peek() != Some(byte) {
             return Err(self.error(reason));
@@ -422,7 +422,7 @@ impl Parser<'_> {
                 return Err(self.error("expected a key"));
             }
             let key = self.string()?;
-            self.expect(b':', "expected `:`")?;
+            self.require(b':', "expected `:`")?;
             members.push((key, self.value(depth)?));
             if !self.next_item(b'}')? {
                 return Ok(Value::Object(sorted(members)));
