@@ -132,14 +132,26 @@ fn calls(c: &mut Criterion) {
     });
     group.bench_function("start_hitl", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(common::timed(iters, || async move {
-                let start = Instant::now();
-                let conversation = bench.start_hitl().await.expect("start-hitl");
-                let elapsed = start.elapsed();
-                // Not timed: end the handoff so the installation's thread map keeps its size.
-                bench.stop_hitl(&conversation).await.expect("stop-hitl");
+            rt.block_on(async {
+                // A fresh installation per sample: the bot store finds a conversation by its tags
+                // by reading every conversation (`BotStore::get_or_create_conversation`), so
+                // thousands of handoffs in one store would measure the store, not the component.
+                let fresh = Bench::start(RuntimeConfig::default())
+                    .await
+                    .expect("setting up a fresh test bed");
+                let fresh = &fresh;
+                let elapsed = common::timed(iters, || async move {
+                    let start = Instant::now();
+                    let conversation = fresh.start_hitl().await.expect("start-hitl");
+                    let elapsed = start.elapsed();
+                    // Not timed: end the handoff so the installation's thread map keeps its size.
+                    fresh.stop_hitl(&conversation).await.expect("stop-hitl");
+                    elapsed
+                })
+                .await;
+                fresh.bed.shutdown().await;
                 elapsed
-            }))
+            })
         })
     });
     group.finish();

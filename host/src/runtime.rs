@@ -126,6 +126,11 @@ fn engine(kind: EngineKind) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // Profiling: with HITL_PERFMAP set, wasmtime writes /tmp/perf-<pid>.map so that `perf report`
+    // names the guest's functions (build the component unstripped to get its own names).
+    if std::env::var_os("HITL_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if kind.pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(100)
@@ -436,9 +441,7 @@ impl Runtime {
     /// (WASI, wasi:http, limits, epoch deadline, `InstancePre::instantiate_async`), then drops them
     /// without calling anything: the per-call cost of instantiation, for benchmarks.
     pub async fn instantiate_only(&self, ctx: &Context) -> Result<()> {
-        let (store, instance, _stderr) = self.instantiate(ctx, "instantiate-only").await?;
-        drop(instance);
-        drop(store);
+        let (_store, _instance, _stderr) = self.instantiate(ctx, "instantiate-only").await?;
         Ok(())
     }
 

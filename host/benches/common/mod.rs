@@ -73,7 +73,21 @@ impl Bench {
     pub async fn start(runtime_config: RuntimeConfig) -> Result<Self> {
         let config = sim_config();
         let secret = config.client_secret.clone();
-        let bed = TestBed::with_configs(config, runtime_config).await?;
+        let mut bed = TestBed::with_configs(config, runtime_config.clone()).await?;
+        if let Some(wasm) = std::env::var_os("HITL_BENCH_WASM") {
+            // Profiling: run another build of the component (e.g. one with its name section).
+            bed.runtime = hitl_host::Runtime::load(
+                std::path::Path::new(&wasm),
+                bed.bot.clone(),
+                RuntimeConfig {
+                    hubspot_base_url: Some(bed.sim.base_url()),
+                    ..runtime_config
+                },
+            )
+            .await?;
+            bed.server
+                .add_installation_with(bed.ctx.clone(), bed.runtime.clone());
+        }
         bed.registered().await?;
         bed.sim.add_contact(NewContact {
             email: Some("ada@example.com".into()),
