@@ -143,7 +143,8 @@ fn tags_from_json(json: &str) -> Vec<(String, String)> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-/// Whether `have` carries every one of `wanted`.
+/// Whether `have` carries every one of `wanted`. Lookups by tags let SQLite pick the rows that carry
+/// the first wanted tag (its JSON functions read the stored tags) and check the rest here.
 fn carries_all(have: &[(String, String)], wanted: &[(String, String)]) -> bool {
     wanted.iter().all(|w| have.contains(w))
 }
@@ -313,8 +314,8 @@ impl BotStore {
     /// Every piece of state: scope, id, name, value.
     pub fn state(&self) -> Vec<(Scope, String, String, String)> {
         let conn = self.conn();
-        let Ok(mut stmt) =
-            conn.prepare("SELECT scope, id, name, value FROM state ORDER BY scope, id, name")
+        let Ok(mut stmt) = conn
+            .prepare_cached("SELECT scope, id, name, value FROM state ORDER BY scope, id, name")
         else {
             return Vec::new();
         };
@@ -367,13 +368,15 @@ impl BotStore {
             None
         } else {
             let mut stmt = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT id, integration, name, picture, tags FROM users
-                     WHERE integration = ?1 ORDER BY seq",
+                     WHERE integration = ?1 AND EXISTS (SELECT 1 FROM json_each(users.tags) AS t
+                       WHERE json_extract(t.value, '$[0]') = ?2 AND json_extract(t.value, '$[1]') = ?3)
+                     ORDER BY seq",
                 )
                 .context("finding a user by tags")?;
             let users = stmt
-                .query_map(params![integration], user_from_row)
+                .query_map(params![integration, tags[0].0, tags[0].1], user_from_row)
                 .context("finding a user by tags")?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .context("finding a user by tags")?;
@@ -418,8 +421,8 @@ impl BotStore {
     /// Every user, with the installation it belongs to, in creation order.
     pub fn users(&self) -> Vec<(String, User)> {
         let conn = self.conn();
-        let Ok(mut stmt) =
-            conn.prepare("SELECT id, integration, name, picture, tags FROM users ORDER BY seq")
+        let Ok(mut stmt) = conn
+            .prepare_cached("SELECT id, integration, name, picture, tags FROM users ORDER BY seq")
         else {
             return Vec::new();
         };
@@ -458,13 +461,19 @@ impl BotStore {
             None
         } else {
             let mut stmt = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT id, integration, channel, tags FROM conversations
-                     WHERE integration = ?1 AND channel = ?2 ORDER BY seq",
+                     WHERE integration = ?1 AND channel = ?2 AND EXISTS (
+                       SELECT 1 FROM json_each(conversations.tags) AS t
+                       WHERE json_extract(t.value, '$[0]') = ?3 AND json_extract(t.value, '$[1]') = ?4)
+                     ORDER BY seq",
                 )
                 .context("finding a conversation by tags")?;
             let conversations = stmt
-                .query_map(params![integration, channel], conversation_from_row)
+                .query_map(
+                    params![integration, channel, tags[0].0, tags[0].1],
+                    conversation_from_row,
+                )
                 .context("finding a conversation by tags")?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .context("finding a conversation by tags")?;
@@ -501,9 +510,9 @@ impl BotStore {
     /// Every conversation, with the installation it belongs to, in creation order.
     pub fn conversations(&self) -> Vec<(String, Conversation)> {
         let conn = self.conn();
-        let Ok(mut stmt) =
-            conn.prepare("SELECT id, integration, channel, tags FROM conversations ORDER BY seq")
-        else {
+        let Ok(mut stmt) = conn.prepare_cached(
+            "SELECT id, integration, channel, tags FROM conversations ORDER BY seq",
+        ) else {
             return Vec::new();
         };
         stmt.query_map([], conversation_from_row)
@@ -579,7 +588,7 @@ impl BotStore {
     /// The messages of a conversation, in order.
     pub fn messages(&self, conversation_id: &str) -> Vec<BotMessage> {
         let conn = self.conn();
-        let Ok(mut stmt) = conn.prepare(
+        let Ok(mut stmt) = conn.prepare_cached(
             "SELECT id, conversation_id, user_id, payload, tags FROM messages
              WHERE conversation_id = ?1 ORDER BY seq",
         ) else {
@@ -631,7 +640,8 @@ impl BotStore {
     /// Every event, with the installation that emitted it, in order.
     pub fn events(&self) -> Vec<(String, Event)> {
         let conn = self.conn();
-        let Ok(mut stmt) = conn.prepare("SELECT integration, event FROM events ORDER BY seq")
+        let Ok(mut stmt) =
+            conn.prepare_cached("SELECT integration, event FROM events ORDER BY seq")
         else {
             return Vec::new();
         };
@@ -660,7 +670,8 @@ impl BotStore {
     /// Every log line: installation, level, text, in order.
     pub fn logs(&self) -> Vec<(String, LogLevel, String)> {
         let conn = self.conn();
-        let Ok(mut stmt) = conn.prepare("SELECT integration, level, text FROM logs ORDER BY seq")
+        let Ok(mut stmt) =
+            conn.prepare_cached("SELECT integration, level, text FROM logs ORDER BY seq")
         else {
             return Vec::new();
         };
