@@ -170,6 +170,21 @@ async fn events_that_are_not_ours_are_ignored() -> Result<()> {
         200,
         "a thread we never started"
     );
+    let mut other_app: serde_json::Value =
+        serde_json::from_str(&assignment(&thread, &agent, 62515, now_ms()))?;
+    other_app[0]["appId"] = json!(999);
+    assert_eq!(
+        post(
+            &bed,
+            &other_app.to_string(),
+            secret,
+            now_ms(),
+            "application/json"
+        )
+        .await?,
+        200,
+        "another app"
+    );
     let foreign_reply = json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED", "portalId": "62515", "channelId": "424242",
         "message": {"id": "x1", "conversationsThreadId": thread, "direction": "OUTGOING", "text": "hi", "senders": [{"actorId": agent}]}});
     assert_eq!(
