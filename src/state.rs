@@ -48,8 +48,11 @@ pub const HANDOFF: &str = "handoff";
 /// Name of a conversation's delivered-message list.
 pub const SEEN: &str = "seen";
 
-/// How many delivered HubSpot message ids a conversation remembers for dedupe.
+/// How many delivered HubSpot message ids a conversation remembers for dedupe, at the least.
 pub const SEEN_LIMIT: usize = 256;
+
+/// How long the delivered list's text may grow before it is trimmed to its newest [`SEEN_LIMIT`] ids.
+const SEEN_MAX_BYTES: usize = 24 * 1024;
 
 /// The cached OAuth access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -399,6 +402,77 @@ impl ToJson for Seen {
     }
 }
 
+/// Adds `message_id` to a conversation's delivered list; false when it was there already.
+///
+/// Called for every agent message, so it avoids decoding and re-encoding the list each time. The list
+/// is a compact JSON array that only this function writes, of ids made of letters, digits and `-_.:`
+/// (HubSpot's ids are; any other id is stored percent-encoded), so the lookup and the append
+/// work on the stored text. The list is decoded only to trim it once its text passes
+/// [`SEEN_MAX_BYTES`].
+pub fn claim_seen(conversation: &str, message_id: &str) -> Result<bool> {
+    let item = alloc::format!("\"{}\"", seen_key(message_id));
+    let mut claimed = false;
+    update_raw(Scope::Conversation, conversation, SEEN, &mut |raw| {
+        claimed = false;
+        let appended = match raw {
+            Some(text) if lists(text, &item) => return Ok(Some(text.to_owned())),
+            Some(text) if text.len() > 2 && text.starts_with('[') && text.ends_with(']') => {
+                alloc::format!("{},{item}]", &text[..text.len() - 1])
+            }
+            _ => alloc::format!("[{item}]"),
+        };
+        claimed = true;
+        if appended.len() <= SEEN_MAX_BYTES {
+            return Ok(Some(appended));
+        }
+        let seen: Seen = decode(SEEN, &appended)?;
+        Ok(Some(trim_seen(seen).to_json().to_string()))
+    })?;
+    Ok(claimed)
+}
+
+/// Takes `message_id` off a conversation's delivered list (its delivery failed: HubSpot retries it).
+pub fn release_seen(conversation: &str, message_id: &str) -> Result<()> {
+    let key = seen_key(message_id);
+    update::<Seen, _>(Scope::Conversation, conversation, SEEN, |seen| {
+        seen.map(|mut s| {
+            s.retain(|x| *x != key);
+            s
+        })
+    })?;
+    Ok(())
+}
+
+/// How an id is kept in the delivered list: itself when plain, else `#` and its percent-encoding
+/// (which has no `,`, `"` or brackets, and cannot be mistaken for a plain id).
+pub fn seen_key(message_id: &str) -> String {
+    let plain = !message_id.is_empty()
+        && message_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if plain {
+        return message_id.to_owned();
+    }
+    let mut key = String::from("#");
+    key.extend(form_urlencoded::byte_serialize(message_id.as_bytes()));
+    key
+}
+
+/// Whether the compact JSON array of plain ids `text` has the element whose JSON text is `item`.
+fn lists(text: &str, item: &str) -> bool {
+    text.strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .is_some_and(|inner| inner.split(',').any(|element| element == item))
+}
+
+/// Keeps the newest [`SEEN_LIMIT`] ids.
+fn trim_seen(mut seen: Seen) -> Seen {
+    if seen.len() > SEEN_LIMIT {
+        seen.drain(..seen.len() - SEEN_LIMIT);
+    }
+    seen
+}
+
 /// Reads the raw text of a state entry.
 pub fn get_raw(scope: Scope, id: &str, name: &str) -> Option<String> {
     host::state_get(scope, id, name)
@@ -511,4 +585,36 @@ pub fn release_lease(scope: Scope, id: &str, name: &str, owner: &str) {
 /// Finds the bot conversation of a live handoff by HubSpot thread id.
 pub fn conversation_for_thread(integration_id: &str, thread_id: &str) -> Result<Option<String>> {
     Ok(get::<Threads>(Scope::Integration, integration_id, THREADS)?.and_then(|t| t.get(thread_id)))
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    #[test]
+    fn lists_finds_whole_elements_only() {
+        let text = r#"["101","2020","abc-1"]"#;
+        for (item, expected) in [
+            (r#""101""#, true),
+            (r#""2020""#, true),
+            (r#""abc-1""#, true),
+            (r#""10""#, false),
+            (r#""020""#, false),
+            (r#""abc""#, false),
+            (r#""101","2020""#, false),
+        ] {
+            assert_eq!(lists(text, item), expected, "{item}");
+        }
+        assert!(!lists("[]", r#""1""#));
+        assert_eq!(seen_key("m-42:7"), "m-42:7");
+        assert!(seen_key("a,\"b\"").starts_with('#'));
+    }
+
+    #[test]
+    fn trimming_keeps_the_newest_ids() {
+        let seen: Seen = (0..SEEN_LIMIT + 10).map(|i| i.to_string()).collect();
+        let trimmed = trim_seen(seen);
+        assert_eq!(trimmed.len(), SEEN_LIMIT);
+        assert_eq!(trimmed[0], "10");
+    }
 }

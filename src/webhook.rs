@@ -32,9 +32,7 @@ use crate::json::{Object, Value};
 use crate::media;
 use crate::platform::{debug, error_log, info, now_ms, warn};
 use crate::signature;
-use crate::state::{
-    self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, SEEN, SEEN_LIMIT, Scope, Seen,
-};
+use crate::state::{self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, Scope};
 
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -248,28 +246,12 @@ fn agent_message(ctx: &Context, client: &HubSpot, message: &ChannelMessage) -> R
 
 /// Marks a HubSpot message as delivered into the conversation; false when it already was.
 fn claim(conversation: &str, message_id: &str) -> Result<bool> {
-    let (before, _) = state::update::<Seen, _>(Scope::Conversation, conversation, SEEN, |seen| {
-        let mut seen = seen.unwrap_or_default();
-        if !seen.iter().any(|s| s == message_id) {
-            seen.push(message_id.to_owned());
-            if seen.len() > SEEN_LIMIT {
-                seen.remove(0);
-            }
-        }
-        Some(seen)
-    })?;
-    Ok(!before.unwrap_or_default().iter().any(|s| s == message_id))
+    state::claim_seen(conversation, message_id)
 }
 
 /// Undoes [`claim`] after a failed delivery, so HubSpot's retry delivers it.
 fn release(conversation: &str, message_id: &str) -> Result<()> {
-    state::update::<Seen, _>(Scope::Conversation, conversation, SEEN, |seen| {
-        seen.map(|mut s| {
-            s.retain(|x| x != message_id);
-            s
-        })
-    })?;
-    Ok(())
+    state::release_seen(conversation, message_id)
 }
 
 /// The bot-side user standing for an agent: looked up in HubSpot once per agent, then kept.
