@@ -6,8 +6,8 @@
 use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, HeaderError, IncomingBody, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
@@ -164,6 +164,16 @@ impl<'a> Target<'a> {
     }
 }
 
+/// The name `Debug` gives a header error (`HeaderError::Forbidden`, ...), without pulling the
+/// `Debug` formatting machinery into the component for three fixed words.
+fn header_error_name(error: HeaderError) -> &'static str {
+    match error {
+        HeaderError::InvalidSyntax => "HeaderError::InvalidSyntax",
+        HeaderError::Forbidden => "HeaderError::Forbidden",
+        HeaderError::Immutable => "HeaderError::Immutable",
+    }
+}
+
 /// Sends `request` and reads the whole answer, refusing a body over `max_body` bytes.
 pub fn fetch(request: &Request, max_body: usize) -> Result<Response, FetchError> {
     let target = Target::parse(&request.url).map_err(|why| FetchError::InvalidUrl(why.into()))?;
@@ -180,7 +190,7 @@ pub fn fetch(request: &Request, max_body: usize) -> Result<Response, FetchError>
         .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
         .collect();
     let fields = Fields::from_list(&entries)
-        .map_err(|e| FetchError::InvalidUrl(format!("bad header: {e:?}")))?;
+        .map_err(|e| FetchError::InvalidUrl(format!("bad header: {}", header_error_name(e))))?;
     let outgoing = OutgoingRequest::new(fields);
     let method = match request.method {
         Method::Get => WasiMethod::Get,

@@ -339,7 +339,7 @@ impl ApiError {
         if parts.is_empty() {
             "no details".to_owned()
         } else {
-            parts.join(": ")
+            crate::platform::join(&parts, ": ")
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn is_empty(payload: &MessagePayload) -> bool {
 
 /// A one-line rendering for transcripts: text as is, media as `[Image] url`.
 pub fn describe(payload: &MessagePayload) -> String {
-    simple_parts(payload)
+    let parts: Vec<String> = simple_parts(payload)
         .into_iter()
         .map(|(kind, text, title)| match kind {
             None => text,
@@ -100,8 +100,8 @@ pub fn describe(payload: &MessagePayload) -> String {
                 None => format!("[{}] {text}", k.label()),
             },
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    crate::platform::join(&parts, " ")
 }
 
 /// Turns a user's payload into the messages to publish, uploading media to HubSpot.

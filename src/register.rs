@@ -163,10 +163,11 @@ fn resolve_inbox(client: &HubSpot, config: &Config, existing: Option<&Install>) 
         .collect();
     let help_desks: Vec<&Inbox> = inboxes.iter().filter(|i| i.kind == "HELP_DESK").collect();
     let describe = |list: &[&Inbox]| {
-        list.iter()
+        let names: Vec<String> = list
+            .iter()
             .map(|i| format!("{} ({})", i.id, i.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        crate::platform::join(&names, ", ")
     };
     match &config.help_desk_id {
         Some(wanted) => {
