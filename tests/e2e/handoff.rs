@@ -454,3 +454,30 @@ async fn a_file_that_cannot_be_attached_arrives_as_a_link_with_a_log_line() -> R
     bed.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_never_fails_because_the_thread_was_already_closed() -> Result<()> {
+    let (bed, _agent, _user, conversation, thread) = live_handoff(SimConfig::default()).await?;
+    // The agent closes the thread, but the notice never reaches us (no app webhook URL).
+    bed.sim.set_app_webhook_url(None);
+    bed.sim.close_thread(&thread).await?;
+    assert!(events(&bed).is_empty());
+    ok(bed.runtime.stop_hitl(&bed.ctx, &conversation, None).await?)?;
+    let thread_state = bed
+        .sim
+        .threads()
+        .into_iter()
+        .find(|t| t["id"] == thread.as_str())
+        .expect("thread");
+    assert_eq!(thread_state["status"], "CLOSED");
+    assert!(
+        bed.bot
+            .state_get(Scope::Conversation, &conversation, "handoff")?
+            .is_none(),
+        "the mapping ended"
+    );
+    // And a second stop of the same handoff is a no-op.
+    ok(bed.runtime.stop_hitl(&bed.ctx, &conversation, None).await?)?;
+    bed.shutdown().await;
+    Ok(())
+}
