@@ -582,11 +582,6 @@ pub fn release_lease(scope: Scope, id: &str, name: &str, owner: &str) {
     }
 }
 
-/// Finds the bot conversation of a live handoff by HubSpot thread id.
-pub fn conversation_for_thread(integration_id: &str, thread_id: &str) -> Result<Option<String>> {
-    Ok(get::<Threads>(Scope::Integration, integration_id, THREADS)?.and_then(|t| t.get(thread_id)))
-}
-
 #[cfg(test)]
 mod seen_tests {
     use super::*;

@@ -32,7 +32,9 @@ use crate::json::{Object, Value};
 use crate::media;
 use crate::platform::{debug, error_log, info, now_ms, warn};
 use crate::signature;
-use crate::state::{self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, Scope};
+use crate::state::{
+    self, AGENTS, Agent, Agents, HANDOFF, Handoff, INSTALL, Install, Scope, THREADS, Threads,
+};
 
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -109,10 +111,14 @@ fn process(ctx: &Context, request: &HttpRequest) -> Result<HttpResponse> {
         return Ok(summary(events.len(), 0));
     };
     let client = HubSpot::new(&ctx.integration_id, &config);
+    // The live handoffs, read once for the whole batch: an event that ends one deletes its handoff
+    // record, which later events of the batch then find gone.
+    let threads = state::get::<Threads>(Scope::Integration, &ctx.integration_id, THREADS)?
+        .unwrap_or_default();
     let mut handled = 0;
     let mut failure: Option<HitlError> = None;
     for event in &events {
-        match act(ctx, &config, &install, &client, event) {
+        match act(ctx, &config, &install, &client, &threads, event) {
             Ok(Outcome::Handled) => handled += 1,
             Ok(Outcome::Ignored(why)) => debug(&format!("webhook: event ignored ({why})")),
             Err(e) => {
@@ -172,6 +178,7 @@ fn act(
     config: &Config,
     install: &Install,
     client: &HubSpot,
+    threads: &Threads,
     event: &Event,
 ) -> Result<Outcome> {
     match event {
@@ -184,20 +191,27 @@ fn act(
             warn("webhook: event for another portal, app or channel ignored");
             Ok(Outcome::Ignored("not ours"))
         }
-        Event::ChannelMessage { message, .. } => agent_message(ctx, client, message),
+        Event::ChannelMessage { message, .. } => agent_message(ctx, client, threads, message),
         Event::Assignment {
             thread_id,
             actor_id,
             occurred_at,
             ..
-        } => assignment(ctx, client, thread_id, actor_id.as_deref(), *occurred_at),
-        Event::Ended { thread_id, how, .. } => ended(ctx, thread_id, how),
+        } => assignment(
+            ctx,
+            client,
+            threads,
+            thread_id,
+            actor_id.as_deref(),
+            *occurred_at,
+        ),
+        Event::Ended { thread_id, how, .. } => ended(ctx, threads, thread_id, how),
     }
 }
 
 /// The live handoff of a HubSpot thread: (conversation id, handoff).
-fn handoff_of(ctx: &Context, thread_id: &str) -> Result<Option<(String, Handoff)>> {
-    let Some(conversation) = state::conversation_for_thread(&ctx.integration_id, thread_id)? else {
+fn handoff_of(threads: &Threads, thread_id: &str) -> Result<Option<(String, Handoff)>> {
+    let Some(conversation) = threads.get(thread_id) else {
         return Ok(None);
     };
     Ok(
@@ -207,11 +221,16 @@ fn handoff_of(ctx: &Context, thread_id: &str) -> Result<Option<(String, Handoff)
     )
 }
 
-fn agent_message(ctx: &Context, client: &HubSpot, message: &ChannelMessage) -> Result<Outcome> {
+fn agent_message(
+    ctx: &Context,
+    client: &HubSpot,
+    threads: &Threads,
+    message: &ChannelMessage,
+) -> Result<Outcome> {
     if !message.direction.eq_ignore_ascii_case("OUTGOING") {
         return Ok(Outcome::Ignored("our own message echoed back"));
     }
-    let Some((conversation, _)) = handoff_of(ctx, &message.thread_id)? else {
+    let Some((conversation, _)) = handoff_of(threads, &message.thread_id)? else {
         return Ok(Outcome::Ignored("thread of no live handoff"));
     };
     let Some(payload) = media::incoming_payload(&message.text, &message.attachments) else {
@@ -311,11 +330,12 @@ fn agent_user(
 fn assignment(
     ctx: &Context,
     client: &HubSpot,
+    threads: &Threads,
     thread_id: &str,
     actor_id: Option<&str>,
     occurred_at: u64,
 ) -> Result<Outcome> {
-    let Some((conversation, current)) = handoff_of(ctx, thread_id)? else {
+    let Some((conversation, current)) = handoff_of(threads, thread_id)? else {
         return Ok(Outcome::Ignored("thread of no live handoff"));
     };
     let stale = |h: &Handoff| occurred_at != 0 && occurred_at < h.assignment_at_ms;
@@ -351,8 +371,8 @@ fn assignment(
     }
 }
 
-fn ended(ctx: &Context, thread_id: &str, how: &str) -> Result<Outcome> {
-    let Some(conversation) = state::conversation_for_thread(&ctx.integration_id, thread_id)? else {
+fn ended(ctx: &Context, threads: &Threads, thread_id: &str, how: &str) -> Result<Outcome> {
+    let Some(conversation) = threads.get(thread_id) else {
         return Ok(Outcome::Ignored("thread of no live handoff"));
     };
     let Some(raw) = state::get_raw(Scope::Conversation, &conversation, HANDOFF) else {
