@@ -196,11 +196,12 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_complete_configuration() {
-        let c = Config::parse(&full().to_string()).unwrap();
+    fn accepts_a_complete_configuration() -> core::result::Result<(), Box<dyn core::error::Error>> {
+        let c = Config::parse(&full().to_string())?;
         assert_eq!(c.app_id, "1234567");
         assert_eq!(c.help_desk_id.as_deref(), Some("42"));
         assert_eq!(c.channel_name, DEFAULT_CHANNEL_NAME);
+        Ok(())
     }
 
     #[test]
@@ -214,29 +215,34 @@ mod tests {
         ] {
             let mut v = full();
             v[field] = value;
-            let err = Config::parse(&v.to_string()).unwrap_err();
+            let result = Config::parse(&v.to_string());
             assert!(
-                matches!(&err, HitlError::InvalidConfiguration(m) if m.contains(field)),
-                "{field}: {err}"
+                matches!(&result, Err(HitlError::InvalidConfiguration(m)) if m.contains(field)),
+                "{field}: {result:?}"
             );
         }
-        let err = Config::parse("[1]").unwrap_err();
-        assert!(matches!(err, HitlError::InvalidConfiguration(_)));
+        assert!(matches!(
+            Config::parse("[1]"),
+            Err(HitlError::InvalidConfiguration(_))
+        ));
     }
 
     #[test]
-    fn help_desk_id_is_optional() {
+    fn help_desk_id_is_optional() -> core::result::Result<(), Box<dyn core::error::Error>> {
         let mut v = full();
-        v.as_object_mut().unwrap().remove("helpDeskId");
-        assert_eq!(Config::parse(&v.to_string()).unwrap().help_desk_id, None);
+        v.as_object_mut()
+            .ok_or("not an object")?
+            .remove("helpDeskId");
+        assert_eq!(Config::parse(&v.to_string())?.help_desk_id, None);
+        Ok(())
     }
 
     #[test]
     fn refuses_unknown_fields() {
         let mut v = full();
         v["hubspotToken"] = Value::String("x".into());
-        let err = Config::parse(&v.to_string()).unwrap_err();
-        assert!(err.message().contains("hubspotToken"));
+        let result = Config::parse(&v.to_string());
+        assert!(result.is_err_and(|e| e.message().contains("hubspotToken")));
     }
 }
 
@@ -247,36 +253,41 @@ mod definition_agreement {
 
     /// `integration.definition.json` and [`FIELDS`] describe the same configuration.
     #[test]
-    fn the_definition_and_the_parser_agree() {
-        let def: Value =
-            serde_json::from_str(include_str!("../integration.definition.json")).unwrap();
+    fn the_definition_and_the_parser_agree() -> core::result::Result<(), Box<dyn core::error::Error>>
+    {
+        let def: Value = serde_json::from_str(include_str!("../integration.definition.json"))?;
         let schema = &def["configuration"]["schema"];
-        let props = schema["properties"].as_object().unwrap();
+        let props = schema["properties"].as_object().ok_or("no properties")?;
         let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
         let mut ours: Vec<&str> = FIELDS.iter().map(|(n, _, _)| *n).collect();
         names.sort_unstable();
         ours.sort_unstable();
         assert_eq!(names, ours, "the same fields");
-        let required: Vec<&str> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        let secrets: Vec<&str> = def["secrets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let texts = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        };
+        let required = texts(&schema["required"]);
+        let secrets = texts(&def["secrets"]);
         for (name, is_required, is_secret) in FIELDS {
-            assert_eq!(required.contains(name), *is_required, "{name} required");
+            assert_eq!(
+                required.iter().any(|r| r == name),
+                *is_required,
+                "{name} required"
+            );
             assert_eq!(
                 props[*name]["x-secret"].as_bool().unwrap_or(false),
                 *is_secret,
                 "{name} secret"
             );
-            assert_eq!(secrets.contains(name), *is_secret, "{name} in secrets");
+            assert_eq!(
+                secrets.iter().any(|s| s == name),
+                *is_secret,
+                "{name} in secrets"
+            );
             assert!(
                 props[*name]["description"]
                     .as_str()
@@ -287,5 +298,6 @@ mod definition_agreement {
         assert_eq!(schema["additionalProperties"], Value::Bool(false));
         assert_eq!(def["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
         assert_eq!(def["name"].as_str(), Some(env!("CARGO_PKG_NAME")));
+        Ok(())
     }
 }

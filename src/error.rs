@@ -103,6 +103,8 @@ impl fmt::Display for HitlError {
     }
 }
 
+impl core::error::Error for HitlError {}
+
 impl From<HitlError> for wit::Error {
     fn from(e: HitlError) -> Self {
         match e {

@@ -117,6 +117,8 @@ impl core::fmt::Display for ParseError {
     }
 }
 
+impl core::error::Error for ParseError {}
+
 /// Reads every event in a webhook body.
 pub fn parse(body: &[u8]) -> Result<Vec<Event>, ParseError> {
     let value: Value = json::parse(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
@@ -294,7 +296,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn reads_a_batch_of_subscription_events() {
+    fn reads_a_batch_of_subscription_events() -> Result<(), Box<dyn core::error::Error>> {
         let body = json!([
             {"eventId": 1, "subscriptionType": "conversation.propertyChange", "portalId": 62515, "appId": 7,
              "occurredAt": 1000, "objectId": 555, "propertyName": "assignedTo", "propertyValue": "A-12"},
@@ -304,7 +306,7 @@ mod tests {
             {"subscriptionType": "conversation.newMessage", "objectId": 555, "messageId": "m"},
             7
         ]);
-        let events = parse(body.to_string().as_bytes()).unwrap();
+        let events = parse(body.to_string().as_bytes())?;
         assert_eq!(
             events[0],
             Event::Assignment {
@@ -325,24 +327,26 @@ mod tests {
         assert!(matches!(&events[2], Event::Ended { how, .. } if how == "status=CLOSED"));
         assert!(matches!(&events[3], Event::Ignored { .. }));
         assert!(matches!(&events[4], Event::Ignored { .. }));
+        Ok(())
     }
 
     #[test]
-    fn reads_an_agent_reply() {
+    fn reads_an_agent_reply() -> Result<(), Box<dyn core::error::Error>> {
         let body = json!({
             "type": "OUTGOING_CHANNEL_MESSAGE_CREATED", "portalId": "62515", "channelId": 9,
             "message": {"id": "m1", "conversationsThreadId": "555", "direction": "OUTGOING", "text": "Hi",
                 "senders": [{"actorId": "A-12", "name": "Ann"}],
                 "attachments": [{"type": "FILE", "fileId": "f", "url": "https://f/x.png", "name": "x.png", "fileUsageType": "IMAGE"}]}
         });
-        let events = parse(body.to_string().as_bytes()).unwrap();
+        let events = parse(body.to_string().as_bytes())?;
         let Event::ChannelMessage { origin, message } = &events[0] else {
-            panic!("{events:?}")
+            return Err(format!("not a channel message: {events:?}").into());
         };
         assert_eq!(origin.portal_id, Some(62515));
         assert_eq!(origin.channel_id.as_deref(), Some("9"));
         assert_eq!(message.actor_id.as_deref(), Some("A-12"));
         assert_eq!(message.attachments.len(), 1);
+        Ok(())
     }
 
     #[test]

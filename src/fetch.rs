@@ -108,6 +108,8 @@ impl core::fmt::Display for FetchError {
     }
 }
 
+impl core::error::Error for FetchError {}
+
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpScheme {
@@ -347,14 +349,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_absolute_http_urls() {
-        let t = Target::parse("https://api.example.com:8443/a/b?c=d#frag").unwrap();
+    fn splits_absolute_http_urls() -> Result<(), Box<dyn core::error::Error>> {
+        let t = Target::parse("https://api.example.com:8443/a/b?c=d#frag")?;
         assert_eq!(t.scheme, HttpScheme::Https);
         assert_eq!(t.authority, "api.example.com:8443");
         assert_eq!(t.path_and_query, "/a/b?c=d");
-        let t = Target::parse("HTTP://127.0.0.1:9").unwrap();
+        let t = Target::parse("HTTP://127.0.0.1:9")?;
         assert_eq!((t.scheme, t.path_and_query), (HttpScheme::Http, "/"));
-        assert_eq!(Target::parse("http://h?q").unwrap().path_and_query, "?q");
+        assert_eq!(Target::parse("http://h?q")?.path_and_query, "?q");
+        Ok(())
     }
 
     #[test]

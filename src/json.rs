@@ -55,6 +55,8 @@ impl fmt::Display for FieldError {
     }
 }
 
+impl core::error::Error for FieldError {}
+
 const TEXT: &str = "a text";
 const NUMBER: &str = "a non-negative integer";
 const BOOLEAN: &str = "true or false";
@@ -155,8 +157,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_follow_serdes_rules() {
-        let v = parse(br#"{"s": "x", "n": 7, "null": null, "b": true, "neg": -1}"#).unwrap();
+    fn fields_follow_serdes_rules() -> Result<(), Box<dyn core::error::Error>> {
+        let v = parse(br#"{"s": "x", "n": 7, "null": null, "b": true, "neg": -1}"#)?;
         assert_eq!(string(&v, "s"), Ok("x".into()));
         assert_eq!(string(&v, "n"), Err(FieldError::new("n", TEXT)));
         assert!(string(&v, "null").is_err());
@@ -173,6 +175,7 @@ mod tests {
         assert_eq!(flag(&v, "b"), Ok(true));
         assert_eq!(flag(&v, "gone"), Ok(false));
         assert!(flag(&v, "null").is_err());
+        Ok(())
     }
 
     #[test]

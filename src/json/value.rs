@@ -298,6 +298,8 @@ impl fmt::Display for SyntaxError {
     }
 }
 
+impl core::error::Error for SyntaxError {}
+
 /// Parses a whole JSON document.
 pub fn parse(bytes: &[u8]) -> Result<Value, SyntaxError> {
     let text = core::str::from_utf8(bytes).map_err(|e| SyntaxError {
@@ -614,11 +616,11 @@ mod tests {
     ];
 
     #[test]
-    fn writes_documents_as_serde_json_does() {
+    fn writes_documents_as_serde_json_does() -> Result<(), Box<dyn core::error::Error>> {
         for doc in DOCUMENTS {
-            let written = parse(doc.as_bytes()).unwrap().to_string();
-            let theirs: serde_json::Value = serde_json::from_str(doc).unwrap();
-            let reparsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+            let written = parse(doc.as_bytes())?.to_string();
+            let theirs: serde_json::Value = serde_json::from_str(doc)?;
+            let reparsed: serde_json::Value = serde_json::from_str(&written)?;
             assert_eq!(reparsed, theirs, "{doc}");
             // Numbers keep their text, so only documents without fractions or exponents come out
             // byte for byte as serde_json writes them (its floats have a form of their own).
@@ -626,6 +628,7 @@ mod tests {
                 assert_eq!(written, theirs.to_string(), "{doc}");
             }
         }
+        Ok(())
     }
 
     #[test]
@@ -669,8 +672,9 @@ mod tests {
     }
 
     #[test]
-    fn keeps_keys_sorted_and_the_last_of_repeated_keys() {
-        let v = parse(br#"{"b":1,"a":2,"b":3}"#).unwrap();
+    fn keeps_keys_sorted_and_the_last_of_repeated_keys() -> Result<(), Box<dyn core::error::Error>>
+    {
+        let v = parse(br#"{"b":1,"a":2,"b":3}"#)?;
         assert_eq!(v.to_string(), r#"{"a":2,"b":3}"#);
         let mut map = Map::new();
         map.insert("y".into(), Value::from(1u64));
@@ -678,26 +682,29 @@ mod tests {
         assert_eq!(map.get("x"), Some(&Value::from("s")));
         assert_eq!(map.remove("y"), Some(Value::from(1u64)));
         assert_eq!(Value::from(map).to_string(), r#"{"x":"s"}"#);
+        Ok(())
     }
 
     #[test]
-    fn sorts_large_unordered_objects_keeping_the_last_repeated_key() {
+    fn sorts_large_unordered_objects_keeping_the_last_repeated_key()
+    -> Result<(), Box<dyn core::error::Error>> {
         let mut doc = String::from("{");
         for i in (0..20_000u32).rev() {
             doc.push_str(&alloc::format!("\"k{i:05}\":{i},"));
         }
         doc.push_str("\"k00007\":\"last\"}");
-        let parsed = parse(doc.as_bytes()).unwrap();
-        let map = parsed.as_object().unwrap();
+        let parsed = parse(doc.as_bytes())?;
+        let map = parsed.as_object().ok_or("not an object")?;
         let keys: Vec<&String> = map.keys().collect();
         assert_eq!(keys.len(), 20_000);
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted");
         assert_eq!(map.get("k00007"), Some(&Value::from("last")));
         assert_eq!(map.get("k19999").and_then(Value::as_u64), Some(19_999));
+        Ok(())
     }
 
     #[test]
-    fn reads_integers_as_serde_json_does() {
+    fn reads_integers_as_serde_json_does() -> Result<(), Box<dyn core::error::Error>> {
         for (text, expected) in [
             ("7", Some(7)),
             ("18446744073709551615", Some(u64::MAX)),
@@ -706,7 +713,8 @@ mod tests {
             ("1.0", None),
             ("1e2", None),
         ] {
-            assert_eq!(parse(text.as_bytes()).unwrap().as_u64(), expected, "{text}");
+            assert_eq!(parse(text.as_bytes())?.as_u64(), expected, "{text}");
         }
+        Ok(())
     }
 }
