@@ -138,13 +138,13 @@ fn plausible_event(g: &mut Gen, thread: &str, agent: &str) -> Value {
                                 "attachments": [{"type": "FILE", "url": *g.pick(&["http://127.0.0.1:1/x.png", "", "not a url"]), "name": g.text(5)}]}}),
         _ => g.json(0),
     };
-    if g.chance(20) {
-        if let Value::Object(map) = &mut event {
-            let keys: Vec<String> = map.keys().cloned().collect();
-            if !keys.is_empty() {
-                let key = g.pick(&keys).clone();
-                map.insert(key, g.json(1));
-            }
+    if g.chance(20)
+        && let Value::Object(map) = &mut event
+    {
+        let keys: Vec<String> = map.keys().cloned().collect();
+        if !keys.is_empty() {
+            let key = g.pick(&keys).clone();
+            map.insert(key, g.json(1));
         }
     }
     event
