@@ -642,25 +642,6 @@ impl HubSpot<'_> {
         self.send_json(&call)
     }
 
-    /// Reads a conversation thread; `None` when HubSpot does not know it.
-    pub fn get_thread(&self, thread_id: &str) -> Result<Option<Value>> {
-        let call = Call::new(
-            Method::Get,
-            format!(
-                "/conversations/v3/conversations/threads/{}",
-                segment(thread_id)
-            ),
-            Auth::Bearer,
-            "get thread",
-        );
-        let response = self.send(&call)?;
-        match response.status {
-            404 => Ok(None),
-            s if (200..300).contains(&s) => Ok(Some(json::parse(&response.body)?)),
-            _ => Err(error_for(&response, call.what)),
-        }
-    }
-
     /// Sets a thread's status (`CLOSED` / `OPEN`); returns the raw answer (a closed or gone thread is
     /// the caller's call).
     pub fn set_thread_status(&self, thread_id: &str, status: &str) -> Result<Response> {

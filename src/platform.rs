@@ -105,11 +105,6 @@ pub fn now_ms() -> u64 {
     t.seconds.saturating_mul(1000) + u64::from(t.nanoseconds / 1_000_000)
 }
 
-/// A monotonic instant in nanoseconds, for measuring waits.
-pub fn monotonic_ns() -> u64 {
-    wasip2::clocks::monotonic_clock::now()
-}
-
 /// Blocks the call for `ms` milliseconds.
 pub fn sleep_ms(ms: u64) {
     if ms > 0 {

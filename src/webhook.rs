@@ -26,7 +26,7 @@ use crate::bindings::hitl::integration::types::{
 use crate::config::Config;
 use crate::error::{HitlError, Result};
 use crate::events::{self, ChannelMessage, Event, Origin};
-use crate::handoff::{self, TAG_THREAD};
+use crate::handoff;
 use crate::hubspot::HubSpot;
 use crate::json::{Object, Value};
 use crate::media;
@@ -398,6 +398,3 @@ fn ended(ctx: &Context, threads: &Threads, thread_id: &str, how: &str) -> Result
     info(&format!("handoff {conversation} ended by HubSpot ({how})"));
     Ok(Outcome::Handled)
 }
-
-/// The handoff conversation's tag naming its thread (for hosts that look conversations up by tag).
-pub const THREAD_TAG: &str = TAG_THREAD;
