@@ -1,7 +1,9 @@
 //! Lines typed on (or piped into) standard input, read by a background thread so that waiting for
 //! a line can be raced against other work and abandoned.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
+
+use rustix::termios::{self, LocalModes, OptionalActions, Termios};
 
 use tokio::sync::mpsc;
 
@@ -44,5 +46,45 @@ impl Input {
         eprint!("{prompt}");
         let _ = std::io::Write::flush(&mut std::io::stderr());
         self.line().await.map(|line| line.trim().to_owned())
+    }
+
+    /// Like [`Input::ask`], with the terminal's echo off while the answer is typed (when standard
+    /// input is a terminal), so that a secret does not stay on the screen.
+    pub async fn ask_secret(&mut self, prompt: &str) -> Option<String> {
+        let echo = EchoOff::new();
+        let answer = self.ask(prompt).await;
+        if echo.0.is_some() {
+            eprintln!();
+        }
+        answer
+    }
+}
+
+/// Turns the terminal's echo off until dropped; does nothing when standard input is no terminal.
+struct EchoOff(Option<Termios>);
+
+impl EchoOff {
+    fn new() -> Self {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Self(None);
+        }
+        let Ok(saved) = termios::tcgetattr(&stdin) else {
+            return Self(None);
+        };
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        match termios::tcsetattr(&stdin, OptionalActions::Now, &quiet) {
+            Ok(()) => Self(Some(saved)),
+            Err(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = termios::tcsetattr(std::io::stdin(), OptionalActions::Now, saved);
+        }
     }
 }

@@ -149,6 +149,7 @@ pub async fn run(args: SetupArgs) -> Result<i32> {
         credentials.developer_api_key,
         "developer API key (HubSpot developer account → Keys → Developer API key)",
         "--developer-api-key",
+        Secret::Yes,
     )
     .await?;
     let app_id = required(
@@ -156,6 +157,7 @@ pub async fn run(args: SetupArgs) -> Result<i32> {
         credentials.app_id,
         "app id (developer account → Apps → your app → App ID)",
         "--app-id",
+        Secret::No,
     )
     .await?;
     if !app_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -168,6 +170,7 @@ pub async fn run(args: SetupArgs) -> Result<i32> {
         credentials.client_id,
         "client id (your app → Auth → Client ID)",
         "--client-id",
+        Secret::No,
     )
     .await?;
     let client_secret = required(
@@ -175,6 +178,7 @@ pub async fn run(args: SetupArgs) -> Result<i32> {
         credentials.client_secret,
         "client secret (your app → Auth → Client secret)",
         "--client-secret",
+        Secret::Yes,
     )
     .await?;
 
@@ -264,17 +268,31 @@ pub async fn run(args: SetupArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A credential from the flags or files, else asked; the error names the flag.
+/// Whether a credential must not show on the screen while it is typed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    Yes,
+    No,
+}
+
+/// A credential from the flags or files, else asked (a secret without echo on a terminal); the
+/// error names the flag.
 async fn required(
     input: &mut Input,
     given: Option<String>,
     what: &str,
     flag: &str,
+    secret: Secret,
 ) -> Result<String> {
     if let Some(value) = given.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
         return Ok(value);
     }
-    match input.ask(&format!("{what}: ")).await {
+    let prompt = format!("{what}: ");
+    let answer = match secret {
+        Secret::Yes => input.ask_secret(&prompt).await,
+        Secret::No => input.ask(&prompt).await,
+    };
+    match answer {
         Some(value) if !value.is_empty() => Ok(value),
         _ => bail!("the {what} is needed: give {flag}, or type it when asked"),
     }
