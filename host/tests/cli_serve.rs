@@ -139,3 +139,43 @@ async fn the_api_answers_errors_as_json() {
     assert_eq!(body["webhookUrl"], serving.webhook_url.as_str());
     serving.proc.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_waits_for_hubspot_to_come_up() {
+    // The configuration of an account whose HubSpot is down when serve starts.
+    let hubspot_port = free_port();
+    let hubspot_addr = std::net::SocketAddr::from(([127, 0, 0, 1], hubspot_port));
+    let first = Simulator::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "hitl.json", &first, "hubspot");
+    first.shutdown().await;
+    let state = dir.path().join("state.sqlite");
+    let base = format!("http://{hubspot_addr}");
+    let component = cli_support::component();
+    let mut proc = cli_support::Proc::start(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--api-listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--component",
+        component.to_str().unwrap(),
+        "--hubspot-base-url",
+        &base,
+        "--no-chat",
+    ]);
+    proc.wait_line(|l| l.contains("HubSpot is not available") && l.contains("retrying"))
+        .await;
+
+    // HubSpot comes up: serve registers by itself and gets ready.
+    let sim = Simulator::start_on(SimConfig::default(), hubspot_addr)
+        .await
+        .unwrap();
+    proc.wait_line(|l| l == "ready").await;
+    assert_eq!(sim.channels().len(), 1, "{}", proc.output());
+    proc.kill().await;
+}

@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use hitl_host::types::{Context, Scope};
+use hitl_host::types::{Context, HitlError, Scope};
 use hitl_host::{BotStore, Runtime};
 use serde::Deserialize;
 
@@ -93,6 +94,37 @@ impl Local {
             .await
             .context("running the component's register")?
             .map_err(|error| anyhow!(errors::register_failure(&error, &self.config_path)))?;
+        self.registered(before)
+    }
+
+    /// Like [`Local::register`], but waits out what a retry can cure (HubSpot unreachable, failing
+    /// or rate limiting), saying so, with a backoff of up to a minute: a runner started before its
+    /// network or HubSpot is up comes up by itself. A refused configuration still ends at once.
+    pub async fn register_when_reachable(&self) -> Result<(Install, bool)> {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let before = self.install();
+            let outcome = self
+                .runtime
+                .register(&self.ctx)
+                .await
+                .context("running the component's register")?;
+            match outcome {
+                Ok(()) => return self.registered(before),
+                Err(error @ (HitlError::Upstream(_) | HitlError::RateLimited(_))) => {
+                    println!("register: HubSpot is not available ({error}); retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+                Err(error) => {
+                    return Err(anyhow!(errors::register_failure(&error, &self.config_path)));
+                }
+            }
+        }
+    }
+
+    /// The record `register` left, and whether its channel was already there `before`.
+    fn registered(&self, before: Option<Install>) -> Result<(Install, bool)> {
         let install = self
             .install()
             .context("register succeeded but left no `install` record")?;

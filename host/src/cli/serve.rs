@@ -77,7 +77,7 @@ pub async fn run(args: ServeArgs) -> Result<i32> {
             )
         })?;
     server.add_installation(local.ctx.clone());
-    let (install, found) = local.register().await?;
+    let (install, found) = local.register_when_reachable().await?;
     print_install(&install, found);
 
     let ops = Ops {
