@@ -149,6 +149,27 @@ fn carries_all(have: &[(String, String)], wanted: &[(String, String)]) -> bool {
     wanted.iter().all(|w| have.contains(w))
 }
 
+/// The first record that `sql` yields (rows already narrowed to those carrying the first wanted tag)
+/// that carries every one of `tags`.
+fn first_carrying<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    from_row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, T)>,
+    tags_of: impl Fn(&T) -> &[(String, String)],
+    tags: &[(String, String)],
+) -> rusqlite::Result<Option<T>> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, from_row)?;
+    for row in rows {
+        let (_, record) = row?;
+        if carries_all(tags_of(&record), tags) {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
 /// The next id of `table` (`<prefix>-<n>`), inside the caller's transaction.
 fn next_id(tx: &Transaction<'_>, table: &str, prefix: &str) -> Result<String> {
     let n: i64 = tx
@@ -367,23 +388,18 @@ impl BotStore {
         let found = if tags.is_empty() {
             None
         } else {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT id, integration, name, picture, tags FROM users
-                     WHERE integration = ?1 AND EXISTS (SELECT 1 FROM json_each(users.tags) AS t
-                       WHERE json_extract(t.value, '$[0]') = ?2 AND json_extract(t.value, '$[1]') = ?3)
-                     ORDER BY seq",
-                )
-                .context("finding a user by tags")?;
-            let users = stmt
-                .query_map(params![integration, tags[0].0, tags[0].1], user_from_row)
-                .context("finding a user by tags")?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .context("finding a user by tags")?;
-            users
-                .into_iter()
-                .map(|(_, user)| user)
-                .find(|user| carries_all(&user.tags, tags))
+            first_carrying(
+                &tx,
+                "SELECT id, integration, name, picture, tags FROM users
+                 WHERE integration = ?1 AND EXISTS (SELECT 1 FROM json_each(users.tags) AS t
+                   WHERE json_extract(t.value, '$[0]') = ?2 AND json_extract(t.value, '$[1]') = ?3)
+                 ORDER BY seq",
+                params![integration, tags[0].0, tags[0].1],
+                user_from_row,
+                |user: &User| &user.tags,
+                tags,
+            )
+            .context("finding a user by tags")?
         };
         let user = match found {
             Some(mut user) => {
@@ -460,27 +476,19 @@ impl BotStore {
         let found = if tags.is_empty() {
             None
         } else {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT id, integration, channel, tags FROM conversations
-                     WHERE integration = ?1 AND channel = ?2 AND EXISTS (
-                       SELECT 1 FROM json_each(conversations.tags) AS t
-                       WHERE json_extract(t.value, '$[0]') = ?3 AND json_extract(t.value, '$[1]') = ?4)
-                     ORDER BY seq",
-                )
-                .context("finding a conversation by tags")?;
-            let conversations = stmt
-                .query_map(
-                    params![integration, channel, tags[0].0, tags[0].1],
-                    conversation_from_row,
-                )
-                .context("finding a conversation by tags")?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .context("finding a conversation by tags")?;
-            conversations
-                .into_iter()
-                .map(|(_, conversation)| conversation)
-                .find(|conversation| carries_all(&conversation.tags, tags))
+            first_carrying(
+                &tx,
+                "SELECT id, integration, channel, tags FROM conversations
+                 WHERE integration = ?1 AND channel = ?2 AND EXISTS (
+                   SELECT 1 FROM json_each(conversations.tags) AS t
+                   WHERE json_extract(t.value, '$[0]') = ?3 AND json_extract(t.value, '$[1]') = ?4)
+                 ORDER BY seq",
+                params![integration, channel, tags[0].0, tags[0].1],
+                conversation_from_row,
+                |conversation: &Conversation| &conversation.tags,
+                tags,
+            )
+            .context("finding a conversation by tags")?
         };
         let conversation = match found {
             Some(conversation) => conversation,
