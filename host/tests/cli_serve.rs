@@ -151,23 +151,8 @@ async fn serve_waits_for_hubspot_to_come_up() {
     first.shutdown().await;
     let state = dir.path().join("state.sqlite");
     let base = format!("http://{hubspot_addr}");
-    let component = cli_support::component();
-    let mut proc = cli_support::Proc::start(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{}", free_port()),
-        "--api-listen",
-        &format!("127.0.0.1:{}", free_port()),
-        "--component",
-        component.to_str().unwrap(),
-        "--hubspot-base-url",
-        &base,
-        "--no-chat",
-    ]);
+    let mut proc =
+        cli_support::start_serve(&config, &state, Some(&base), (free_port(), free_port()));
     proc.wait_line(|l| l.contains("HubSpot is not available") && l.contains("retrying"))
         .await;
 

@@ -266,15 +266,9 @@ pub struct Serving {
     pub webhook_url: String,
 }
 
-/// Starts `serve` with `config` and `state` on fixed ports, waits until it is ready, and points the
-/// simulator's app webhooks at it. `base_url` is passed as --hubspot-base-url when given.
-pub async fn serve(
-    config: &Path,
-    state: &Path,
-    sim: &Simulator,
-    base_url: Option<&str>,
-    ports: (u16, u16),
-) -> Serving {
+/// Starts `serve` with `config` and `state` on fixed ports (`base_url` as --hubspot-base-url when
+/// given), without waiting for it.
+pub fn start_serve(config: &Path, state: &Path, base_url: Option<&str>, ports: (u16, u16)) -> Proc {
     let component = component();
     let listen = format!("127.0.0.1:{}", ports.0);
     let api_listen = format!("127.0.0.1:{}", ports.1);
@@ -295,7 +289,20 @@ pub async fn serve(
     if let Some(url) = base_url {
         args.extend(["--hubspot-base-url", url]);
     }
-    let mut proc = Proc::start(&args);
+    Proc::start(&args)
+}
+
+/// Starts `serve` (see [`start_serve`]), waits until it is ready, and points the simulator's app
+/// webhooks at it.
+pub async fn serve(
+    config: &Path,
+    state: &Path,
+    sim: &Simulator,
+    base_url: Option<&str>,
+    ports: (u16, u16),
+) -> Serving {
+    let api_listen = format!("127.0.0.1:{}", ports.1);
+    let mut proc = start_serve(config, state, base_url, ports);
     let webhooks = proc.wait_line(|l| l.starts_with("webhooks: ")).await;
     proc.wait_line(|l| l == "ready").await;
     let webhook_url = webhooks
